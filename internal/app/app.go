@@ -1,0 +1,327 @@
+// Package app assembles a gateway from its configuration: the Redis client
+// and dedup store, the Kubernetes client and creator, the status syncer,
+// the processor and the HTTP server. cmd/gateway and the chaos environment
+// both build gateways here, so tests run the gateway as it is shipped.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/internal/breaker"
+	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/create"
+	"github.com/alertgate/gateway/internal/dedup"
+	"github.com/alertgate/gateway/internal/ingest"
+	"github.com/alertgate/gateway/internal/metrics"
+	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/internal/server"
+)
+
+// Deps are what a caller may provide instead of the configuration's.
+type Deps struct {
+	// RESTConfig replaces the kubeconfig / in-cluster lookup.
+	RESTConfig *rest.Config
+	// Logger. Default: JSON on stderr at the configured level.
+	Logger *slog.Logger
+	// Hooks are test-only timing hooks of the request path.
+	Hooks pipeline.Hooks
+}
+
+// App is one gateway.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	rdb     *redis.Client
+	kube    client.Client
+	store   *dedup.Store
+	creator *create.Creator
+	syncer  *create.StatusSyncer
+	server  *server.Server
+	http    *http.Server
+
+	// kubeIdle closes the API client's idle connections at shutdown.
+	kubeIdle func()
+
+	mu sync.Mutex
+	ln net.Listener
+}
+
+// New builds a gateway; it does not contact Redis or the API server.
+func New(cfg config.Config, deps Deps) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = NewLogger(os.Stderr, cfg.LogLevel)
+	}
+	m := metrics.New()
+	onState := func(name string, from, to breaker.State) {
+		m.BreakerState.WithLabelValues(name).Set(float64(to))
+		log.Warn("circuit breaker", "dependency", name, "from", from.String(), "to", to.String())
+	}
+	for _, d := range []pipeline.Dependency{pipeline.Redis, pipeline.Kubernetes} {
+		m.BreakerState.WithLabelValues(string(d)).Set(0)
+	}
+	bo := breaker.Options{Failures: uint32(cfg.Breaker.Failures), OpenFor: cfg.Breaker.OpenFor.Duration, OnStateChange: onState}
+
+	rdb := redis.NewClient(RedisOptions(cfg))
+	rbo := bo
+	rbo.Name = string(pipeline.Redis)
+	store, err := dedup.New(rdb, dedup.Options{
+		KeyPrefix: cfg.Redis.KeyPrefix, Window: cfg.Dedup.Window.Duration, Lease: cfg.Dedup.Lease.Duration,
+		Timeout: cfg.Redis.Timeout.Duration, Breaker: breaker.New(rbo),
+	})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+
+	rc := deps.RESTConfig
+	if rc == nil {
+		if rc, err = RESTConfig(cfg.Kubernetes.Kubeconfig); err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+	}
+	rc, idle := tuneREST(rc, cfg)
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	kube, err := client.New(rc, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	creator, err := create.New(kube, create.Options{
+		Namespace: cfg.Kubernetes.Namespace, Timeout: cfg.Kubernetes.Timeout.Duration, Breaker: create.NewBreaker(bo),
+	})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	syncer := create.NewStatusSyncer(creator, create.StatusOptions{
+		Interval: cfg.StatusInterval.Duration,
+		OnError: func(key types.NamespacedName, err error) {
+			m.StatusErrors.Inc()
+			log.Debug("status update failed; will retry", "resource", key.String(), "error", err.Error())
+		},
+	})
+	proc, err := pipeline.NewProcessor(store, creator, syncer, pipeline.Options{Window: cfg.Dedup.Window.Duration, Hooks: deps.Hooks})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, metrics: m, rdb: rdb, kube: kube, store: store, creator: creator, syncer: syncer, kubeIdle: idle}
+	a.server = server.New(ingest.New(ingest.Options{MaxBody: cfg.Request.MaxBody, MaxAlerts: cfg.Request.MaxAlerts}), proc, server.Options{
+		Deadline: cfg.Request.Deadline.Duration, RetryAfter: cfg.Request.RetryAfter.Duration,
+		Logger: log, Metrics: m, Ready: a.ready,
+	})
+	a.http = &http.Server{
+		Handler:           a.server.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		// A body must arrive well within the request deadline.
+		ReadTimeout:    cfg.Request.Deadline.Duration,
+		WriteTimeout:   cfg.Request.Deadline.Duration + 5*time.Second,
+		IdleTimeout:    90 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// RedisOptions are the go-redis options for the configuration: fail fast,
+// never retry (a claim is not idempotent), honour context deadlines.
+func RedisOptions(cfg config.Config) *redis.Options {
+	t := cfg.Redis.Timeout.Duration
+	return &redis.Options{
+		Addr:                  cfg.Redis.Addr,
+		Password:              cfg.Redis.Password,
+		DB:                    cfg.Redis.DB,
+		ClientName:            "alertgate-gateway",
+		DialTimeout:           t,
+		DialerRetries:         1,
+		ReadTimeout:           t,
+		WriteTimeout:          t,
+		PoolTimeout:           t,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		PoolSize:              cfg.Redis.PoolSize,
+		Protocol:              2,
+		MaintNotificationsConfig: &maintnotifications.Config{
+			Mode: maintnotifications.ModeDisabled,
+		},
+	}
+}
+
+// RESTConfig loads a kubeconfig (path, else $KUBECONFIG and ~/.kube/config)
+// or the in-cluster configuration.
+func RESTConfig(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err == nil {
+		return rc, nil
+	}
+	if in, ierr := rest.InClusterConfig(); ierr == nil {
+		return in, nil
+	}
+	return nil, fmt.Errorf("kubernetes: no kubeconfig and not in a cluster: %w", err)
+}
+
+// tuneREST sets the client's rate limits and timeouts, and speaks HTTP/1.1:
+// with HTTP/2 every request shares one connection, and a connection that
+// lost packets under a network fault stalls all of them until a health
+// ping (tens of seconds); an HTTP/1.1 request that times out takes only its
+// own connection down. Its own dialer gives the gateway a transport of its
+// own (client-go shares transports between equal configurations), whose
+// idle connections the returned func closes at shutdown.
+func tuneREST(in *rest.Config, cfg config.Config) (*rest.Config, func()) {
+	rc := rest.CopyConfig(in)
+	rc.QPS = float32(cfg.Kubernetes.QPS)
+	rc.Burst = cfg.Kubernetes.Burst
+	rc.Timeout = cfg.Kubernetes.Timeout.Duration
+	rc.UserAgent = "alertgate-gateway"
+	rc.NextProtos = []string{"http/1.1"}
+	d := &net.Dialer{Timeout: cfg.Kubernetes.Timeout.Duration, KeepAlive: 30 * time.Second}
+	rc.Dial = d.DialContext
+	var mu sync.Mutex
+	var closers []interface{ CloseIdleConnections() }
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			mu.Lock()
+			closers = append(closers, c)
+			mu.Unlock()
+		}
+		return rt
+	})
+	return rc, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range closers {
+			c.CloseIdleConnections()
+		}
+	}
+}
+
+// NewLogger returns the gateway's JSON logger.
+func NewLogger(w *os.File, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// ready answers /readyz: Redis and the API server must both answer.
+func (a *App) ready(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var rerr, kerr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		rerr = a.rdb.Ping(ctx).Err()
+	}()
+	go func() {
+		defer wg.Done()
+		var l v1alpha1.RemediationRequestList
+		kerr = a.kube.List(ctx, &l, client.InNamespace(a.cfg.Kubernetes.Namespace), client.Limit(1))
+	}()
+	wg.Wait()
+	var errs []error
+	if rerr != nil {
+		errs = append(errs, fmt.Errorf("redis: %w", rerr))
+	}
+	if kerr != nil {
+		errs = append(errs, fmt.Errorf("kubernetes: %w", kerr))
+	}
+	return errors.Join(errs...)
+}
+
+// Listen binds the configured address.
+func (a *App) Listen() error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+	}
+	a.mu.Lock()
+	a.ln = ln
+	a.mu.Unlock()
+	return nil
+}
+
+// Addr is the bound address (after Listen).
+func (a *App) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// Metrics returns the gateway's metrics.
+func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+
+// Store returns the dedup store.
+func (a *App) Store() *dedup.Store { return a.store }
+
+// Run serves until ctx is done, then shuts down gracefully: /readyz fails,
+// in-flight requests drain (bounded by the shutdown timeout), pending
+// status updates are flushed, and connections are closed.
+func (a *App) Run(ctx context.Context) error {
+	if a.Addr() == "" {
+		if err := a.Listen(); err != nil {
+			return err
+		}
+	}
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		a.syncer.Run(syncCtx, a.cfg.ShutdownTimeout.Duration/2)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.http.Serve(a.ln) }()
+	a.log.Info("gateway listening", "addr", a.Addr(), "redis", a.cfg.Redis.Addr, "namespace", a.cfg.Kubernetes.Namespace)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	a.server.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.Duration)
+	defer cancel()
+	if serr := a.http.Shutdown(sctx); serr != nil {
+		a.log.Warn("shutdown: in-flight requests did not drain in time", "error", serr.Error())
+		_ = a.http.Close()
+	}
+	stopSync()
+	<-syncDone
+	_ = a.rdb.Close()
+	a.kubeIdle()
+	a.log.Info("gateway stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,319 @@
+// Package config holds the gateway's configuration: defaults, an optional
+// YAML file, environment variables and flags, in that order of precedence
+// (a flag wins), validated at start.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+)
+
+// Duration is a time.Duration written as "5m" in YAML and flags.
+type Duration struct{ time.Duration }
+
+// D returns a Duration.
+func D(d time.Duration) Duration { return Duration{d} }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"5s\": %w", err)
+	}
+	return d.Set(s)
+}
+
+// Set implements flag.Value.
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// Redis configures the dedup store.
+type Redis struct {
+	// Addr of Redis, host:port. Empty with --dev: a local redis-server.
+	Addr     string   `json:"addr"`
+	Password string   `json:"password,omitempty"`
+	DB       int      `json:"db"`
+	Timeout  Duration `json:"timeout"`
+	PoolSize int      `json:"poolSize"`
+	// KeyPrefix starts every key the gateway writes.
+	KeyPrefix string `json:"keyPrefix"`
+}
+
+// Kubernetes configures the API client.
+type Kubernetes struct {
+	// Kubeconfig path; empty: $KUBECONFIG, then in-cluster.
+	Kubeconfig string `json:"kubeconfig"`
+	// Namespace where RemediationRequests are created.
+	Namespace string   `json:"namespace"`
+	Timeout   Duration `json:"timeout"`
+	QPS       float64  `json:"qps"`
+	Burst     int      `json:"burst"`
+}
+
+// Dedup configures deduplication.
+type Dedup struct {
+	Window Duration `json:"window"`
+	Lease  Duration `json:"lease"`
+}
+
+// Request configures the HTTP request path.
+type Request struct {
+	Deadline   Duration `json:"deadline"`
+	MaxBody    int64    `json:"maxBody"`
+	MaxAlerts  int      `json:"maxAlerts"`
+	RetryAfter Duration `json:"retryAfter"`
+}
+
+// Breaker configures both circuit breakers.
+type Breaker struct {
+	Failures int      `json:"failures"`
+	OpenFor  Duration `json:"openFor"`
+}
+
+// Config is the whole configuration.
+type Config struct {
+	Listen          string     `json:"listen"`
+	Redis           Redis      `json:"redis"`
+	Kubernetes      Kubernetes `json:"kubernetes"`
+	Dedup           Dedup      `json:"dedup"`
+	Request         Request    `json:"request"`
+	Breaker         Breaker    `json:"breaker"`
+	StatusInterval  Duration   `json:"statusInterval"`
+	ShutdownTimeout Duration   `json:"shutdownTimeout"`
+	LogLevel        string     `json:"logLevel"`
+	// Dev starts a local redis-server and control plane for what is not
+	// configured.
+	Dev bool `json:"dev"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Listen: ":8080",
+		Redis: Redis{
+			Timeout: D(time.Second), PoolSize: 32, KeyPrefix: "alertgate:fp:",
+		},
+		Kubernetes: Kubernetes{
+			Namespace: "default", Timeout: D(5 * time.Second), QPS: 500, Burst: 1000,
+		},
+		Dedup:           Dedup{Window: D(5 * time.Minute), Lease: D(20 * time.Second)},
+		Request:         Request{Deadline: D(15 * time.Second), MaxBody: 1 << 20, MaxAlerts: 1000, RetryAfter: D(2 * time.Second)},
+		Breaker:         Breaker{Failures: 3, OpenFor: D(time.Second)},
+		StatusInterval:  D(time.Second),
+		ShutdownTimeout: D(10 * time.Second),
+		LogLevel:        "info",
+	}
+}
+
+// option binds one setting to its flag and environment variable.
+type option struct {
+	name  string
+	usage string
+	value flag.Value
+}
+
+func (c *Config) options() []option {
+	return []option{
+		{"listen", "HTTP listen address", (*stringValue)(&c.Listen)},
+		{"redis-addr", "Redis address host:port (empty with --dev: start a local redis-server)", (*stringValue)(&c.Redis.Addr)},
+		{"redis-password", "Redis password", (*stringValue)(&c.Redis.Password)},
+		{"redis-db", "Redis database number", (*intValue)(&c.Redis.DB)},
+		{"redis-timeout", "timeout of each Redis round trip", &c.Redis.Timeout},
+		{"redis-pool-size", "Redis connection pool size", (*intValue)(&c.Redis.PoolSize)},
+		{"redis-key-prefix", "prefix of every Redis key the gateway writes", (*stringValue)(&c.Redis.KeyPrefix)},
+		{"kubeconfig", "kubeconfig path (empty: $KUBECONFIG, then in-cluster; with --dev: a local control plane)", (*stringValue)(&c.Kubernetes.Kubeconfig)},
+		{"namespace", "namespace where RemediationRequests are created", (*stringValue)(&c.Kubernetes.Namespace)},
+		{"kube-timeout", "timeout of each Kubernetes API call", &c.Kubernetes.Timeout},
+		{"kube-qps", "client-side QPS limit towards the API server", (*floatValue)(&c.Kubernetes.QPS)},
+		{"kube-burst", "client-side burst towards the API server", (*intValue)(&c.Kubernetes.Burst)},
+		{"dedup-window", "deduplication window after the last occurrence", &c.Dedup.Window},
+		{"dedup-lease", "lease of a reservation whose holder vanished (> request deadline, <= 30s)", &c.Dedup.Lease},
+		{"request-deadline", "overall deadline of a request (504 after it)", &c.Request.Deadline},
+		{"max-body", "maximum request body in bytes (413 above)", (*int64Value)(&c.Request.MaxBody)},
+		{"max-alerts", "maximum alerts in one webhook (400 above)", (*intValue)(&c.Request.MaxAlerts)},
+		{"retry-after", "Retry-After sent with 503 and 504", &c.Request.RetryAfter},
+		{"breaker-failures", "consecutive failures that open a circuit breaker", (*intValue)(&c.Breaker.Failures)},
+		{"breaker-open-for", "how long an open breaker refuses calls before a probe", &c.Breaker.OpenFor},
+		{"status-interval", "interval between status projections of occurrence counts", &c.StatusInterval},
+		{"shutdown-timeout", "bound on draining in-flight requests at shutdown", &c.ShutdownTimeout},
+		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
+		{"dev", "start a local redis-server and control plane for what is not configured", (*boolValue)(&c.Dev)},
+	}
+}
+
+// EnvName is the environment variable of a flag: ALERTGATE_ + upper case,
+// dashes as underscores.
+func EnvName(flagName string) string {
+	return "ALERTGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Load builds the configuration from defaults, the YAML file named by
+// --config or ALERTGATE_CONFIG, the environment, and args; then validates it.
+func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	cfg := Default()
+	path := getenv("ALERTGATE_CONFIG")
+	for i, a := range args {
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 < len(args) {
+				path = args[i+1]
+			}
+		case strings.HasPrefix(a, "--config="), strings.HasPrefix(a, "-config="):
+			path = a[strings.IndexByte(a, '=')+1:]
+		}
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.String("config", path, "YAML configuration file (env ALERTGATE_CONFIG)")
+	for _, o := range cfg.options() {
+		if v := getenv(EnvName(o.name)); v != "" {
+			if err := o.value.Set(v); err != nil {
+				return cfg, fmt.Errorf("config: %s=%q: %w", EnvName(o.name), v, err)
+			}
+		}
+		fs.Var(o.value, o.name, o.usage+" (env "+EnvName(o.name)+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("config: unexpected arguments %q", fs.Args())
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports every invalid setting at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Listen == "" {
+		bad("listen: must not be empty")
+	}
+	if c.Redis.Addr == "" && !c.Dev {
+		bad("redis.addr: required (or run with --dev to start a local redis-server)")
+	}
+	if c.Redis.Timeout.Duration <= 0 {
+		bad("redis.timeout: must be positive")
+	}
+	if c.Redis.PoolSize < 1 {
+		bad("redis.poolSize: must be at least 1")
+	}
+	if c.Redis.KeyPrefix == "" {
+		bad("redis.keyPrefix: must not be empty")
+	}
+	if msgs := validation.IsDNS1123Label(c.Kubernetes.Namespace); len(msgs) > 0 {
+		bad("kubernetes.namespace: %q: %s", c.Kubernetes.Namespace, strings.Join(msgs, "; "))
+	}
+	if c.Kubernetes.Timeout.Duration <= 0 {
+		bad("kubernetes.timeout: must be positive")
+	}
+	if c.Kubernetes.QPS <= 0 || c.Kubernetes.Burst < 1 {
+		bad("kubernetes.qps and kubernetes.burst: must be positive")
+	}
+	if c.Dedup.Window.Duration < time.Second {
+		bad("dedup.window: %s is below 1s", c.Dedup.Window)
+	}
+	if c.Dedup.Lease.Duration <= 0 || c.Dedup.Lease.Duration > 30*time.Second {
+		bad("dedup.lease: %s must be in (0, 30s]", c.Dedup.Lease)
+	}
+	if c.Request.Deadline.Duration <= 0 {
+		bad("request.deadline: must be positive")
+	} else if c.Dedup.Lease.Duration <= c.Request.Deadline.Duration {
+		bad("dedup.lease: %s must exceed request.deadline %s, or a slow request could lose its reservation", c.Dedup.Lease, c.Request.Deadline)
+	}
+	if c.Request.MaxBody < 1 {
+		bad("request.maxBody: must be positive")
+	}
+	if c.Request.MaxAlerts < 1 {
+		bad("request.maxAlerts: must be positive")
+	}
+	if c.Request.RetryAfter.Duration < time.Second {
+		bad("request.retryAfter: %s is below 1s (Retry-After is in whole seconds)", c.Request.RetryAfter)
+	}
+	if c.Breaker.Failures < 1 {
+		bad("breaker.failures: must be at least 1")
+	}
+	if c.Breaker.OpenFor.Duration <= 0 || c.Breaker.OpenFor.Duration > time.Minute {
+		bad("breaker.openFor: %s must be in (0, 1m]", c.Breaker.OpenFor)
+	}
+	if c.StatusInterval.Duration <= 0 {
+		bad("statusInterval: must be positive")
+	}
+	if c.ShutdownTimeout.Duration <= 0 {
+		bad("shutdownTimeout: must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("logLevel: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	*v = intValue(n)
+	return err
+}
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+type int64Value int64
+
+func (v *int64Value) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	*v = int64Value(n)
+	return err
+}
+func (v *int64Value) String() string { return strconv.FormatInt(int64(*v), 10) }
+
+type floatValue float64
+
+func (v *floatValue) Set(s string) error {
+	n, err := strconv.ParseFloat(s, 64)
+	*v = floatValue(n)
+	return err
+}
+func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	*v = boolValue(b)
+	return err
+}
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }

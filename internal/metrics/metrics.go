@@ -1,0 +1,66 @@
+// Package metrics holds the gateway's Prometheus metrics, on a registry of
+// their own so that several gateways can live in one process (tests).
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "alertgate"
+
+// Metrics of one gateway.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	SignalsReceived  *prometheus.CounterVec // by source
+	ResourcesCreated *prometheus.CounterVec // by source
+	Duplicates       *prometheus.CounterVec // by source
+	Resolved         *prometheus.CounterVec // by source
+	Ignored          *prometheus.CounterVec // by source
+	Rejected         *prometheus.CounterVec // by reason
+	DependencyErrors *prometheus.CounterVec // by dependency, kind
+	RequestDuration  *prometheus.HistogramVec
+	BreakerState     *prometheus.GaugeVec // by dependency
+	InFlight         prometheus.Gauge
+	StatusErrors     prometheus.Counter
+}
+
+// New returns the metrics registered on a new registry, with the Go and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		SignalsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signals_received_total", Help: "Signals received, by source."}, []string{"source"}),
+		ResourcesCreated: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "resources_created_total", Help: "RemediationRequests created, by source."}, []string{"source"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signals_duplicate_total", Help: "Signals recorded as duplicates, by source."}, []string{"source"}),
+		Resolved: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signals_resolved_total", Help: "Resolved alerts received, by source."}, []string{"source"}),
+		Ignored: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signals_ignored_total", Help: "Valid but not actionable items (Normal events), by source."}, []string{"source"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "requests_rejected_total", Help: "Requests refused, by reason."}, []string{"reason"}),
+		DependencyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "dependency_errors_total", Help: "Failed calls to a dependency, by dependency and kind."}, []string{"dependency", "kind"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "http_request_duration_seconds", Help: "HTTP request duration, by handler and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30}},
+			[]string{"handler", "code"}),
+		BreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
+			Name: "breaker_state", Help: "Circuit breaker state by dependency: 0 closed, 1 half-open, 2 open."}, []string{"dependency"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace,
+			Name: "http_requests_in_flight", Help: "Signal requests being processed."}),
+		StatusErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
+			Name: "status_update_errors_total", Help: "Failed RemediationRequest status updates (retried)."}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored, m.Rejected,
+		m.DependencyErrors, m.RequestDuration, m.BreakerState, m.InFlight, m.StatusErrors,
+	)
+	return m
+}

@@ -1,0 +1,61 @@
+// Package normalize turns Alertmanager alerts and Kubernetes Events into
+// pipeline.Signals and computes their fingerprint. It does no I/O.
+package normalize
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strconv"
+
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// fingerprintVersion starts the canonical tuple so that a future change of
+// the tuple can never collide with today's fingerprints.
+const fingerprintVersion = "alertgate.fingerprint/v1"
+
+// Fingerprint is the SHA-256 hex digest of the canonical tuple
+//
+//	(version, source, signal name, namespace, target kind, target name, extra)
+//
+// where each element is written as its length in decimal bytes, ':', the
+// bytes, ',' (a netstring), so no value can be confused with a separator.
+// extra is empty unless the signal names no target at all (no namespace and
+// no resource label); it is then the signal's labels, sorted by name, each
+// written as two netstrings, so that distinct cluster-wide alerts stay
+// distinct. Severity, annotations and times are not part of it: a change of
+// severity or message is the same problem, seen again.
+func Fingerprint(s *pipeline.Signal) string {
+	b := make([]byte, 0, 160)
+	b = netstring(b, fingerprintVersion)
+	b = netstring(b, string(s.Source))
+	b = netstring(b, s.Name)
+	b = netstring(b, s.Namespace)
+	b = netstring(b, s.Target.Kind)
+	b = netstring(b, s.Target.Name)
+	if s.Target.Kind == "" && s.Target.Name == "" {
+		keys := make([]string, 0, len(s.Labels))
+		for k := range s.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		extra := make([]byte, 0, 64)
+		for _, k := range keys {
+			extra = netstring(extra, k)
+			extra = netstring(extra, s.Labels[k])
+		}
+		b = netstring(b, string(extra))
+	} else {
+		b = netstring(b, "")
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func netstring(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	b = append(b, s...)
+	return append(b, ',')
+}

@@ -1,0 +1,62 @@
+package normalize
+
+import "unicode/utf8"
+
+// Limits bound what a signal may carry into Redis and into the resource,
+// which must stay well under the API server's object size limit.
+type Limits struct {
+	// MaxValue bounds each label and annotation value, in bytes; longer
+	// values are cut on a rune boundary and end with TruncatedMarker.
+	// Default: 2048.
+	MaxValue int
+	// MaxPayload bounds the original payload kept in the resource, in
+	// bytes. Default: 16384.
+	MaxPayload int
+}
+
+// TruncatedMarker ends every value the gateway shortened.
+const TruncatedMarker = "…[truncated]"
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxValue <= 0 {
+		l.MaxValue = 2048
+	}
+	if l.MaxPayload <= 0 {
+		l.MaxPayload = 16384
+	}
+	return l
+}
+
+// truncate cuts s to at most max bytes (marker included) on a rune
+// boundary.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len(TruncatedMarker)
+	if cut < 0 {
+		cut = 0
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + TruncatedMarker
+}
+
+func boundMap(m map[string]string, max int) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[truncate(k, 317)] = truncate(v, max)
+	}
+	return out
+}
+
+func boundPayload(p []byte, max int) ([]byte, bool) {
+	if len(p) <= max {
+		return p, false
+	}
+	return []byte(truncate(string(p), max)), true
+}

@@ -1,0 +1,287 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Options configure a Processor.
+type Options struct {
+	// Window is the dedup window; it also sizes the naming bucket.
+	// Default: 5m.
+	Window time.Duration
+	// CreateConcurrency bounds parallel creates within one batch.
+	// Default: 8.
+	CreateConcurrency int
+	// Hooks are test-only timing hooks. Default: none.
+	Hooks Hooks
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Window <= 0 {
+		o.Window = 5 * time.Minute
+	}
+	if o.CreateConcurrency <= 0 {
+		o.CreateConcurrency = 8
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Processor runs a batch through claim → create → settle. A batch is
+// all-or-retry: it succeeds only if every signal is stored; what was stored
+// before a failure is committed, so the retried batch sees those signals as
+// duplicates and creates nothing twice.
+type Processor struct {
+	opts    Options
+	dedup   Deduper
+	creator Creator
+	status  StatusSink
+}
+
+// NewProcessor returns a Processor; status may be nil.
+func NewProcessor(d Deduper, c Creator, status StatusSink, opts Options) (*Processor, error) {
+	if d == nil || c == nil {
+		return nil, errors.New("pipeline: deduper and creator are required")
+	}
+	opts.setDefaults()
+	return &Processor{opts: opts, dedup: d, creator: c, status: status}, nil
+}
+
+// Window returns the dedup window.
+func (p *Processor) Window() time.Duration { return p.opts.Window }
+
+// group is one distinct fingerprint of the batch.
+type group struct {
+	sig     *Signal // first signal with this fingerprint
+	indexes []int   // positions in the request
+	claim   Claim
+	res     ClaimResult
+	created bool
+	err     error
+}
+
+// Process handles every signal of req. On error, Result is empty and the
+// error is a *DependencyError (503), a *DeadlineError (504) or another error
+// (500).
+func (p *Processor) Process(ctx context.Context, req *Request) (*Result, error) {
+	res := &Result{Outcomes: make([]Outcome, len(req.Signals)), Ignored: req.Ignored}
+	var firing, resolved []int
+	for i := range req.Signals {
+		if req.Signals[i].Resolved {
+			resolved = append(resolved, i)
+		} else {
+			firing = append(firing, i)
+		}
+	}
+	if len(firing) > 0 {
+		if err := p.processFiring(ctx, req, firing, res); err != nil {
+			return nil, deadlineOr(ctx, err)
+		}
+	}
+	if len(resolved) > 0 {
+		if err := p.processResolved(ctx, req, resolved, res); err != nil {
+			return nil, deadlineOr(ctx, err)
+		}
+	}
+	return res, nil
+}
+
+func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, res *Result) error {
+	now := p.opts.Now()
+	groups := p.group(req, idx)
+	fps := make([]string, len(groups))
+	claims := make([]Claim, len(groups))
+	// Peek while the API is known to be down: duplicates are still counted
+	// and acknowledged, but nothing is reserved that could not be created.
+	peek := !p.creator.Available()
+	for i, g := range groups {
+		g.claim.Peek = peek
+		claims[i] = g.claim
+		fps[i] = g.sig.Fingerprint
+	}
+	token := newToken()
+	results, err := p.dedup.Claim(ctx, token, now, claims)
+	if err != nil {
+		// Some scripts may have run before the failure; release whatever
+		// this request may hold (token-guarded, so no one else's lease).
+		p.releaseAll(ctx, token, now, groups)
+		return err
+	}
+	for i, g := range groups {
+		g.res = results[i]
+	}
+	p.opts.Hooks.run(ctx, AfterReserve, fps)
+
+	var toCreate []*group
+	absent := false
+	for _, g := range groups {
+		switch g.res.State {
+		case Reserved, InFlight:
+			toCreate = append(toCreate, g)
+		case Absent:
+			absent = true
+		}
+	}
+	if absent {
+		p.releaseAll(ctx, token, now, groups)
+		return &DependencyError{Dependency: Kubernetes, Op: "create", Kind: KindBreakerOpen, Err: errors.New("circuit breaker open")}
+	}
+
+	if len(toCreate) > 0 {
+		p.opts.Hooks.run(ctx, BeforeCreate, fps)
+		p.createAll(ctx, toCreate)
+		p.opts.Hooks.run(ctx, AfterCreate, fps)
+		p.opts.Hooks.run(ctx, BeforeCommit, fps)
+		var settle []Settlement
+		var createErr error
+		for _, g := range toCreate {
+			if g.err != nil {
+				if createErr == nil {
+					createErr = g.err
+				}
+				// An in-flight claim belongs to another request: leave it.
+				if g.res.State == Reserved {
+					settle = append(settle, Settlement{Fingerprint: g.sig.Fingerprint, Bucket: g.res.Bucket})
+				}
+				continue
+			}
+			settle = append(settle, Settlement{Fingerprint: g.sig.Fingerprint, Bucket: g.res.Bucket, Commit: true, Count: g.res.Count})
+		}
+		if err := p.dedup.Settle(ctx, token, now, settle); err != nil {
+			// Uncommitted reservations expire with their lease; resources
+			// already created are found again by name on the retry.
+			if createErr == nil {
+				createErr = err
+			}
+		}
+		if createErr != nil {
+			return createErr
+		}
+	}
+
+	ns := p.creator.Namespace()
+	for _, g := range groups {
+		name := ResourceName(g.sig.Fingerprint, g.res.Bucket)
+		status := StatusDuplicate
+		if g.created {
+			status = StatusCreated
+		}
+		for k, i := range g.indexes {
+			o := Outcome{Fingerprint: g.sig.Fingerprint, Namespace: ns, Name: name, Status: status, OccurrenceCount: g.res.Count}
+			// Repeats of a fingerprint inside one batch are duplicates of
+			// its first occurrence.
+			if k > 0 {
+				o.Status = StatusDuplicate
+			}
+			o.Duplicate = o.Status == StatusDuplicate
+			res.Outcomes[i] = o
+		}
+		if p.status != nil {
+			first := g.res.FirstSeen
+			if first.IsZero() {
+				first = now
+			}
+			p.status.Observe(Observation{Namespace: ns, Name: name, Count: g.res.Count, FirstSeen: first, LastSeen: now})
+		}
+	}
+	return nil
+}
+
+// group merges the signals of a batch by fingerprint, keeping request order.
+func (p *Processor) group(req *Request, idx []int) []*group {
+	byFP := make(map[string]*group, len(idx))
+	groups := make([]*group, 0, len(idx))
+	for _, i := range idx {
+		s := &req.Signals[i]
+		g := byFP[s.Fingerprint]
+		if g == nil {
+			g = &group{sig: s, claim: Claim{Fingerprint: s.Fingerprint, Bucket: Bucket(s, p.opts.Window)}}
+			byFP[s.Fingerprint] = g
+			groups = append(groups, g)
+		}
+		g.indexes = append(g.indexes, i)
+		g.claim.Increment++
+	}
+	return groups
+}
+
+func (p *Processor) createAll(ctx context.Context, gs []*group) {
+	sem := make(chan struct{}, p.opts.CreateConcurrency)
+	var wg sync.WaitGroup
+	for _, g := range gs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			name := ResourceName(g.sig.Fingerprint, g.res.Bucket)
+			created, existing, err := p.creator.Create(ctx, g.sig, name, g.res.Count)
+			if err != nil {
+				g.err = err
+				return
+			}
+			g.created = created
+			if !created && g.res.State == Reserved && existing > 0 {
+				// The resource outlived its Redis record (data loss or an
+				// expired lease): continue its count rather than restart.
+				g.res.Count = existing + g.claim.Increment
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (p *Processor) releaseAll(ctx context.Context, token string, now time.Time, gs []*group) {
+	rel := make([]Settlement, len(gs))
+	for i, g := range gs {
+		rel[i] = Settlement{Fingerprint: g.sig.Fingerprint}
+	}
+	// Best effort: if Redis cannot be reached the lease expires by itself.
+	_ = p.dedup.Settle(ctx, token, now, rel)
+}
+
+func (p *Processor) processResolved(ctx context.Context, req *Request, idx []int, res *Result) error {
+	fps := make([]string, len(idx))
+	for k, i := range idx {
+		fps[k] = req.Signals[i].Fingerprint
+	}
+	found, err := p.dedup.Lookup(ctx, fps)
+	if err != nil {
+		return err
+	}
+	ns := p.creator.Namespace()
+	for k, i := range idx {
+		s := &req.Signals[i]
+		bucket := Bucket(s, p.opts.Window)
+		if found[k].Found {
+			bucket = found[k].Bucket
+		}
+		name := ResourceName(s.Fingerprint, bucket)
+		ok, err := p.creator.Resolve(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		o := Outcome{Fingerprint: s.Fingerprint, Status: StatusResolved, OccurrenceCount: found[k].Count}
+		if ok {
+			o.Namespace, o.Name = ns, name
+		}
+		res.Outcomes[i] = o
+	}
+	return nil
+}
+
+func newToken() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}

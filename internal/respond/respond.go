@@ -1,0 +1,135 @@
+// Package respond turns a pipeline result or error into the HTTP answer:
+// 201/202/200 with one entry per signal, or an RFC 7807 problem.
+package respond
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// Body is the success answer.
+type Body struct {
+	RequestID string             `json:"requestId"`
+	Signals   []pipeline.Outcome `json:"signals"`
+	// Ignored counts items that were valid but not actionable.
+	Ignored int `json:"ignored,omitempty"`
+}
+
+// StatusOf returns 201 when a resource was created, 202 when signals were
+// duplicates and nothing new, 200 when nothing was actionable (resolved
+// alerts, Normal events).
+func StatusOf(res *pipeline.Result) int {
+	switch {
+	case res.Created():
+		return http.StatusCreated
+	case res.Duplicates():
+		return http.StatusAccepted
+	}
+	return http.StatusOK
+}
+
+// Result writes a success answer and returns its status.
+func Result(w http.ResponseWriter, requestID string, res *pipeline.Result) int {
+	code := StatusOf(res)
+	body := Body{RequestID: requestID, Signals: res.Outcomes, Ignored: res.Ignored}
+	if body.Signals == nil {
+		body.Signals = []pipeline.Outcome{}
+	}
+	writeJSON(w, "application/json", code, body)
+	return code
+}
+
+// Problem is an RFC 7807 problem detail.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+	// Field is the JSON path of the offending field (400).
+	Field string `json:"field,omitempty"`
+	// Dependency that failed (503, 504).
+	Dependency string `json:"dependency,omitempty"`
+}
+
+const problemBase = "https://alertgate.io/problems/"
+
+// ProblemOf maps an error to its problem: InputError → 400/413/415,
+// retryable DependencyError → 503, DeadlineError → 504, anything else →
+// 500. Only 5xx answers invite the sender to retry.
+func ProblemOf(err error) Problem {
+	var ie *pipeline.InputError
+	var de *pipeline.DeadlineError
+	if errors.As(err, &ie) {
+		p := Problem{Detail: ie.Detail, Field: ie.Field}
+		switch ie.Kind {
+		case pipeline.TooLarge:
+			p.Type, p.Title, p.Status = problemBase+"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge
+		case pipeline.UnsupportedMedia:
+			p.Type, p.Title, p.Status = problemBase+"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType
+		default:
+			p.Type, p.Title, p.Status = problemBase+"invalid-payload", "Invalid payload", http.StatusBadRequest
+		}
+		return p
+	}
+	if errors.As(err, &de) {
+		p := Problem{Type: problemBase + "deadline-exceeded", Title: "Request deadline exceeded", Status: http.StatusGatewayTimeout,
+			Detail: "the signals could not all be stored before the request deadline; retry"}
+		if d, ok := pipeline.AsDependencyError(err); ok {
+			p.Dependency = string(d.Dependency)
+		}
+		return p
+	}
+	if d, ok := pipeline.AsDependencyError(err); ok && d.Retryable() {
+		return Problem{Type: problemBase + "dependency-unavailable", Title: "Dependency unavailable", Status: http.StatusServiceUnavailable,
+			Detail: string(d.Dependency) + " " + d.Op + " failed (" + string(d.Kind) + "); nothing was acknowledged, retry", Dependency: string(d.Dependency)}
+	}
+	return Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError,
+		Detail: "the signals could not be stored; retry"}
+}
+
+// Error writes err as a problem and returns its status. 503 and 504 carry
+// Retry-After.
+func Error(w http.ResponseWriter, r *http.Request, requestID string, err error, retryAfter time.Duration) int {
+	p := ProblemOf(err)
+	p.Instance = r.URL.Path
+	p.RequestID = requestID
+	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusGatewayTimeout {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
+	}
+	writeJSON(w, "application/problem+json", p.Status, p)
+	return p.Status
+}
+
+// Write writes a problem built by the caller (e.g. 404, 405).
+func Write(w http.ResponseWriter, p Problem) {
+	writeJSON(w, "application/problem+json", p.Status, p)
+}
+
+func retryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		contentType = "application/problem+json"
+		b = []byte(`{"type":"` + problemBase + `internal","title":"Internal error","status":500}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
