@@ -42,6 +42,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := app.NewLogger(os.Stderr, cfg.LogLevel)
+	app.RouteLibraryLogs(log)
 	deps := app.Deps{Logger: log}
 	if cfg.Dev {
 		cleanup, err := startDev(ctx, &cfg, &deps, log)

@@ -19,8 +19,10 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
@@ -206,20 +208,18 @@ func tuneREST(in *rest.Config, cfg config.Config) (*rest.Config, func()) {
 	d := &net.Dialer{Timeout: cfg.Kubernetes.Timeout.Duration, KeepAlive: 30 * time.Second}
 	rc.Dial = d.DialContext
 	var mu sync.Mutex
-	var closers []interface{ CloseIdleConnections() }
+	var rts []http.RoundTripper
 	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
-			mu.Lock()
-			closers = append(closers, c)
-			mu.Unlock()
-		}
+		mu.Lock()
+		rts = append(rts, rt)
+		mu.Unlock()
 		return rt
 	})
 	return rc, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		for _, c := range closers {
-			c.CloseIdleConnections()
+		for _, rt := range rts {
+			utilnet.CloseIdleConnectionsFor(rt)
 		}
 	}
 }
@@ -324,4 +324,19 @@ func (a *App) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// RouteLibraryLogs sends the logs of go-redis and client-go (klog) to log,
+// so that everything the process prints is JSON. go-redis reports each
+// failed dial, which the request path already logs once per request with
+// its context: those lines go to debug.
+func RouteLibraryLogs(log *slog.Logger) {
+	redis.SetLogger(redisLogger{log})
+	klog.SetSlogLogger(log)
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "component", "go-redis")
 }

@@ -208,6 +208,17 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	return cfg, cfg.Validate()
 }
 
+// Args renders the configuration as command-line flags that Load reads
+// back to the same configuration.
+func (c Config) Args() []string {
+	opts := c.options()
+	args := make([]string, 0, len(opts))
+	for _, o := range opts {
+		args = append(args, "--"+o.name+"="+o.value.String())
+	}
+	return args
+}
+
 // Validate reports every invalid setting at once.
 func (c *Config) Validate() error {
 	var errs []error

@@ -74,3 +74,16 @@ if v[1] == 'r' and v[2] == ARGV[1] then
 end
 return 0
 `)
+
+// renewScript extends a reservation held by this token to a full lease.
+// ARGV: token, lease_ms. Returns 1 if renewed, 0 if the reservation is no
+// longer this token's (expired, taken over, Redis restarted): the create
+// goes on, since the resource name arbitrates, and the commit records it.
+var renewScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 's', 't')
+if v[1] == 'r' and v[2] == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)

@@ -116,13 +116,21 @@ func (s *Store) Settle(ctx context.Context, token string, now time.Time, st []pi
 		return nil
 	}
 	nowMS := now.UnixMilli()
-	_, err := s.runScripts(ctx, "settle", settleScript, len(st), func(i int) (string, []any) {
+	_, err := s.runIdempotent(ctx, "settle", settleScript, len(st), func(i int) (string, []any) {
 		c := st[i]
 		commit := "0"
 		if c.Commit {
 			commit = "1"
 		}
 		return c.Fingerprint, []any{token, nowMS, s.opts.Window.Milliseconds(), c.Bucket, c.Count, commit}
+	})
+	return err
+}
+
+// Renew implements pipeline.Deduper.
+func (s *Store) Renew(ctx context.Context, token string, fingerprints []string) error {
+	_, err := s.runIdempotent(ctx, "renew", renewScript, len(fingerprints), func(i int) (string, []any) {
+		return fingerprints[i], []any{token, s.opts.Lease.Milliseconds()}
 	})
 	return err
 }
@@ -153,6 +161,23 @@ func (s *Store) Lookup(ctx context.Context, fingerprints []string) ([]pipeline.L
 		out[i].Count, _ = strconv.ParseInt(fmt.Sprint(v[2]), 10, 64)
 	}
 	return out, nil
+}
+
+// runIdempotent is runScripts retried, on a new connection, after a
+// transport failure: a settle or a renew applied twice is applied once, and
+// a commit that gets through after a reset spares the sender a retry. A
+// claim counts an occurrence and is never retried.
+func (s *Store) runIdempotent(ctx context.Context, op string, script *redis.Script, n int, args func(i int) (string, []any)) ([]*redis.Cmd, error) {
+	var cmds []*redis.Cmd
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		cmds, err = s.runScripts(ctx, op, script, n, args)
+		de, ok := pipeline.AsDependencyError(err)
+		if err == nil || !ok || de.Kind != pipeline.KindUnavailable || ctx.Err() != nil {
+			return cmds, err
+		}
+	}
+	return cmds, err
 }
 
 // runScripts runs one script per item in a single pipeline (one round trip)

@@ -244,4 +244,3 @@ func trackChildren(assets string) {
 	}
 	writePIDs(os.Getpid(), m)
 }
-

@@ -78,6 +78,11 @@ type Settlement struct {
 type Deduper interface {
 	Claim(ctx context.Context, token string, now time.Time, claims []Claim) ([]ClaimResult, error)
 	Settle(ctx context.Context, token string, now time.Time, s []Settlement) error
+	// Renew extends this token's reservations of fingerprints by a full
+	// lease, right before the creates: the lease then covers them, and a
+	// Redis that vanished after the claim stops the request before it
+	// creates a resource whose dedup record could not be written.
+	Renew(ctx context.Context, token string, fingerprints []string) error
 	// Lookup returns the stored bucket of committed fingerprints (ok=false
 	// when the fingerprint is not committed).
 	Lookup(ctx context.Context, fingerprints []string) ([]LookupResult, error)

@@ -137,6 +137,18 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	}
 
 	if len(toCreate) > 0 {
+		var renew []string
+		for _, g := range toCreate {
+			if g.res.State == Reserved {
+				renew = append(renew, g.sig.Fingerprint)
+			}
+		}
+		if len(renew) > 0 {
+			if err := p.dedup.Renew(ctx, token, renew); err != nil {
+				p.releaseAll(ctx, token, now, groups)
+				return err
+			}
+		}
 		p.opts.Hooks.run(ctx, BeforeCreate, fps)
 		p.createAll(ctx, toCreate)
 		p.opts.Hooks.run(ctx, AfterCreate, fps)

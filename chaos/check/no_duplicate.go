@@ -1,0 +1,35 @@
+package check
+
+import (
+	"fmt"
+	"sort"
+)
+
+// CheckNoDuplicate (I3): at most one resource per fingerprint, and at most
+// one per signal identity (so that a fingerprint that wrongly differs for
+// the same signal is caught too). Scenarios run within one dedup window.
+func CheckNoDuplicate(s *State) []Violation {
+	byFP := map[string][]string{}
+	byID := map[string][]string{}
+	for _, r := range s.Resources {
+		byFP[r.Spec.Fingerprint] = append(byFP[r.Spec.Fingerprint], r.Name)
+		t := r.Spec.TargetResource
+		id := r.Spec.Source + "/" + r.Spec.SignalName + "/" + t.Kind + "/" + t.Namespace + "/" + t.Name
+		byID[id] = append(byID[id], r.Name)
+	}
+	var out []Violation
+	for fp, names := range byFP {
+		if len(names) > 1 {
+			sort.Strings(names)
+			out = append(out, Violation{NoDuplicate, fmt.Sprintf("fingerprint %s has %d resources: %v", short(fp), len(names), names)})
+		}
+	}
+	for id, names := range byID {
+		if len(names) > 1 {
+			sort.Strings(names)
+			out = append(out, Violation{NoDuplicate, fmt.Sprintf("signal %s has %d resources: %v", id, len(names), names)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Detail < out[j].Detail })
+	return out
+}

@@ -1,0 +1,30 @@
+package check
+
+import (
+	"fmt"
+
+	"github.com/alertgate/gateway/chaos/load"
+)
+
+// CheckNoLoss (I2): every signal of a request answered 2xx has its
+// resource, found by the signal's identity.
+func CheckNoLoss(s *State, records []load.Record) []Violation {
+	var out []Violation
+	seen := map[string]bool{}
+	for _, r := range records {
+		if !r.Acknowledged() || r.Resolved {
+			continue
+		}
+		for _, sig := range r.Signals {
+			if seen[sig.Key()] {
+				continue
+			}
+			seen[sig.Key()] = true
+			if len(s.ResourcesFor(sig)) == 0 {
+				out = append(out, Violation{NoLoss, fmt.Sprintf("signal %s acknowledged %d (request %d at %s) has no resource",
+					sig.Key(), r.Status, r.Seq, r.Start.Format("15:04:05.000"))})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+// Package check reads the state a scenario left in Redis and in the API
+// server — directly, never through the gateway — and checks the
+// invariants against it and against the load's records. One file per
+// invariant.
+package check
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/load"
+)
+
+// Key is one gateway key in Redis.
+type Key struct {
+	Fingerprint string
+	// State is "r" (reserved) or "c" (committed).
+	State  string
+	Bucket int64
+	Count  int64
+	TTL    time.Duration
+}
+
+// State is a snapshot of both stores for one namespace and key prefix.
+type State struct {
+	Keys      []Key
+	Resources []v1alpha1.RemediationRequest
+	ReadAt    time.Time
+}
+
+// Read snapshots the gateway keys under prefix and the RemediationRequests
+// in namespace.
+func Read(ctx context.Context, e *env.Env, namespace, prefix string) (*State, error) {
+	st := &State{ReadAt: time.Now()}
+	iter := e.RDB.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var names []string
+	for iter.Next(ctx) {
+		names = append(names, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("check: scan redis: %w", err)
+	}
+	for _, name := range names {
+		h, err := e.RDB.HGetAll(ctx, name).Result()
+		if err != nil {
+			return nil, fmt.Errorf("check: read %s: %w", name, err)
+		}
+		if len(h) == 0 {
+			continue // expired between SCAN and HGETALL
+		}
+		ttl, _ := e.RDB.PTTL(ctx, name).Result()
+		k := Key{Fingerprint: strings.TrimPrefix(name, prefix), State: h["s"], TTL: ttl}
+		k.Bucket, _ = strconv.ParseInt(h["b"], 10, 64)
+		k.Count, _ = strconv.ParseInt(h["n"], 10, 64)
+		st.Keys = append(st.Keys, k)
+	}
+	var list v1alpha1.RemediationRequestList
+	if err := e.Kube.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("check: list resources: %w", err)
+	}
+	st.Resources = list.Items
+	return st, nil
+}
+
+// Committed returns the committed keys.
+func (s *State) Committed() []Key {
+	var out []Key
+	for _, k := range s.Keys {
+		if k.State == "c" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Reserved returns the reservations.
+func (s *State) Reserved() []Key {
+	var out []Key
+	for _, k := range s.Keys {
+		if k.State == "r" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ResourcesFor returns the resources carrying a signal's identity.
+func (s *State) ResourcesFor(sig load.Signal) []v1alpha1.RemediationRequest {
+	var out []v1alpha1.RemediationRequest
+	for _, r := range s.Resources {
+		t := r.Spec.TargetResource
+		if r.Spec.SignalName == sig.Name && t.Namespace == sig.Namespace && t.Name == sig.Pod {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Violation is a broken invariant.
+type Violation struct {
+	Invariant string `json:"invariant"`
+	Detail    string `json:"detail"`
+}
+
+func (v Violation) String() string { return v.Invariant + ": " + v.Detail }
+
+// Invariant names.
+const (
+	NoOrphan     = "I1 no orphan"
+	NoLoss       = "I2 no loss"
+	NoDuplicate  = "I3 no duplicate"
+	Consistent   = "I4 redis matches resources"
+	NoLeak       = "no leak"
+	Expectations = "expectation"
+)

@@ -1,0 +1,219 @@
+// Package env is the chaos environment: a real redis-server, a real control
+// plane (kube-apiserver + etcd) with the RemediationRequest CRD, an embedded
+// Toxiproxy with one proxy in front of each, and gateways wired through the
+// proxies. Tests and the gateway-chaos CLI both start it here.
+//
+//	gateway ──► toxiproxy "redis" ──► redis-server
+//	        └─► toxiproxy "kubernetes" ──► kube-apiserver ──► etcd
+//
+// Verifiers read Redis and the API server directly, never through the
+// proxies and never through the gateway.
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertgate/gateway/internal/localdeps"
+)
+
+// Dependency names a proxied dependency.
+type Dependency string
+
+const (
+	Redis      Dependency = "redis"
+	Kubernetes Dependency = "kubernetes"
+)
+
+// Dependencies lists both, in a stable order.
+var Dependencies = []Dependency{Redis, Kubernetes}
+
+// Options configure an Env.
+type Options struct {
+	// AssetsDir holds kube-apiserver and etcd. Default: $KUBEBUILDER_ASSETS.
+	AssetsDir string
+	// CRDDir holds the CRD. Default: config/crd of the module.
+	CRDDir string
+	// RedisMaxMemory is redis' maxmemory with the noeviction policy.
+	// Default: "256mb".
+	RedisMaxMemory string
+	// Output receives the logs of the processes. Default: discarded.
+	Output io.Writer
+}
+
+// Env is a running chaos environment.
+type Env struct {
+	opts Options
+
+	Redis        *localdeps.RedisServer
+	ControlPlane *localdeps.ControlPlane
+	// Kube reads and writes the API server directly (not proxied).
+	Kube client.Client
+	// RDB talks to Redis directly (not proxied).
+	RDB *redis.Client
+
+	toxi    *toxiproxy.ApiServer
+	proxies map[Dependency]*toxiproxy.Proxy
+
+	mu       sync.Mutex
+	toxicSeq int
+}
+
+// Start starts Redis, the control plane and Toxiproxy. Stop it when done.
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	if opts.RedisMaxMemory == "" {
+		opts.RedisMaxMemory = "256mb"
+	}
+	localdeps.ReapOrphans()
+	e := &Env{opts: opts, proxies: map[Dependency]*toxiproxy.Proxy{}}
+	ok := false
+	defer func() {
+		if !ok {
+			e.Stop()
+		}
+	}()
+	var err error
+	e.Redis, err = localdeps.StartRedis(ctx, localdeps.RedisOptions{MaxMemory: opts.RedisMaxMemory})
+	if err != nil {
+		return nil, err
+	}
+	e.ControlPlane, err = localdeps.StartControlPlane(ctx, localdeps.ControlPlaneOptions{
+		AssetsDir: opts.AssetsDir, CRDDir: opts.CRDDir, Output: opts.Output,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.Kube, err = client.New(e.ControlPlane.Config, client.Options{Scheme: e.ControlPlane.Scheme})
+	if err != nil {
+		return nil, err
+	}
+	e.RDB = redis.NewClient(&redis.Options{Addr: e.Redis.Addr(), ClientName: "alertgate-chaos", MaxRetries: -1,
+		DialTimeout: time.Second, ReadTimeout: 5 * time.Second, ContextTimeoutEnabled: true, DialerRetries: 1, Protocol: 2})
+	// Toxiproxy logs a line per connection: keep it quiet.
+	e.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	for dep, upstream := range map[Dependency]string{Redis: e.Redis.Addr(), Kubernetes: e.ControlPlane.APIServerAddr()} {
+		p := toxiproxy.NewProxy(e.toxi, string(dep), "127.0.0.1:0", upstream)
+		if err := p.Start(); err != nil {
+			return nil, fmt.Errorf("env: start %s proxy: %w", dep, err)
+		}
+		e.proxies[dep] = p
+	}
+	if err := e.warmUp(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return e, nil
+}
+
+// warmUp makes the API server's first write (about 2 s after a start) happen
+// here rather than inside a measured scenario.
+func (e *Env) warmUp(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chaos-warmup"}}
+	if err := e.Kube.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("env: warm up: %w", err)
+	}
+	return nil
+}
+
+// ProxyAddr is the address a gateway uses to reach dep.
+func (e *Env) ProxyAddr(dep Dependency) string {
+	p := e.proxies[dep]
+	p.Lock()
+	defer p.Unlock()
+	return p.Listen
+}
+
+// Proxy returns the Toxiproxy proxy in front of dep.
+func (e *Env) Proxy(dep Dependency) *toxiproxy.Proxy { return e.proxies[dep] }
+
+// CreateNamespace creates a namespace for a scenario's resources.
+func (e *Env) CreateNamespace(ctx context.Context, name string) error {
+	err := e.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// Heal removes every fault: toxics removed, proxies enabled, Redis running
+// with its memory limit back, the API server running.
+func (e *Env) Heal(ctx context.Context) error {
+	var errs []error
+	if !e.Redis.Running() {
+		if err := e.Redis.Start(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := e.RDB.ConfigSet(ctx, "maxmemory", e.opts.RedisMaxMemory).Err(); err != nil {
+		errs = append(errs, fmt.Errorf("env: reset maxmemory: %w", err))
+	}
+	if !e.APIServerUp(ctx) {
+		if err := e.ControlPlane.StartAPIServer(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, dep := range Dependencies {
+		p := e.proxies[dep]
+		p.Toxics.ResetToxics(ctx)
+		p.Lock()
+		enabled := p.Enabled
+		p.Unlock()
+		if !enabled {
+			if err := p.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// APIServerUp reports whether the API server answers /readyz.
+func (e *Env) APIServerUp(ctx context.Context) bool {
+	c, err := net.DialTimeout("tcp", e.ControlPlane.APIServerAddr(), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
+}
+
+// Stop stops everything the Env started.
+func (e *Env) Stop() {
+	for _, p := range e.proxies {
+		p.Stop()
+	}
+	if e.RDB != nil {
+		_ = e.RDB.Close()
+	}
+	if e.ControlPlane != nil {
+		e.ControlPlane.Stop()
+	}
+	if e.Redis != nil {
+		e.Redis.Kill()
+	}
+}
+
+// GatewayRedisClients counts the connections Redis has from gateways
+// (CLIENT LIST, by client name).
+func (e *Env) GatewayRedisClients(ctx context.Context) (int, error) {
+	s, err := e.RDB.ClientList(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(s, "name=alertgate-gateway"), nil
+}

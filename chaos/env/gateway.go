@@ -1,0 +1,243 @@
+package env
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/alertgate/gateway/internal/app"
+	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/localdeps"
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// GatewayOptions configure one gateway.
+type GatewayOptions struct {
+	// Namespace where it creates resources; KeyPrefix of its Redis keys.
+	Namespace string
+	KeyPrefix string
+	// Configure changes the shipped defaults (e.g. a short deadline).
+	Configure func(*config.Config)
+	// Hooks are the request path's timing hooks; in-process only.
+	Hooks pipeline.Hooks
+	// Bin runs the gateway as a process from this binary instead of in
+	// this process.
+	Bin string
+}
+
+// Gateway is a running gateway, in this process or as a child process.
+type Gateway struct {
+	// URL is the base URL, e.g. http://127.0.0.1:41234.
+	URL    string
+	Config config.Config
+	Logs   *LogBuffer
+
+	cancel context.CancelFunc
+	done   chan error
+	cmd    *exec.Cmd
+	dir    string
+}
+
+// GatewayConfig returns the configuration a gateway of the Env runs with:
+// the shipped defaults, wired through the proxies, then o.Configure.
+func (e *Env) GatewayConfig(o GatewayOptions) config.Config {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Redis.Addr = e.ProxyAddr(Redis)
+	cfg.Kubernetes.Namespace = o.Namespace
+	if o.KeyPrefix != "" {
+		cfg.Redis.KeyPrefix = o.KeyPrefix
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	return cfg
+}
+
+// StartGateway starts a gateway wired through the proxies and waits until
+// it listens.
+func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
+	cfg := e.GatewayConfig(o)
+	if o.Bin != "" {
+		if o.Hooks != nil {
+			return nil, errors.New("env: hooks need an in-process gateway")
+		}
+		return e.startProcess(ctx, o.Bin, cfg)
+	}
+	logs := &LogBuffer{}
+	a, err := app.New(cfg, app.Deps{
+		RESTConfig: e.ControlPlane.ConfigFor(e.ProxyAddr(Kubernetes)),
+		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Hooks:      o.Hooks,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Listen(); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	g := &Gateway{URL: "http://" + a.Addr(), Config: cfg, Logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- a.Run(rctx) }()
+	return g, nil
+}
+
+// startProcess runs the gateway binary with the configuration as flags and
+// a kubeconfig pointing at the API proxy.
+func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (*Gateway, error) {
+	dir, err := os.MkdirTemp("", "alertgate-gw-")
+	if err != nil {
+		return nil, err
+	}
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := writeKubeconfig(e, kc); err != nil {
+		return nil, err
+	}
+	port, err := localdeps.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Listen = "127.0.0.1:" + strconv.Itoa(port)
+	cfg.Kubernetes.Kubeconfig = kc
+	cmd := exec.Command(bin, cfg.Args()...)
+	logs := &LogBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("env: start %s: %w", bin, err)
+	}
+	g := &Gateway{URL: "http://" + cfg.Listen, Config: cfg, Logs: logs, cmd: cmd, dir: dir, done: make(chan error, 1)}
+	go func() { g.done <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", cfg.Listen, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return g, nil
+		}
+		select {
+		case err := <-g.done:
+			return nil, fmt.Errorf("env: gateway exited at start: %v\n%s", err, logs.String())
+		case <-ctx.Done():
+			_ = g.Stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = g.Stop()
+			return nil, fmt.Errorf("env: gateway not listening after 15s\n%s", logs.String())
+		}
+	}
+}
+
+func writeKubeconfig(e *Env, path string) error {
+	rc := e.ControlPlane.ConfigFor(e.ProxyAddr(Kubernetes))
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["chaos"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthorityData: rc.CAData}
+	kc.AuthInfos["chaos"] = &clientcmdapi.AuthInfo{ClientCertificateData: rc.CertData, ClientKeyData: rc.KeyData, Token: rc.BearerToken}
+	kc.Contexts["chaos"] = &clientcmdapi.Context{Cluster: "chaos", AuthInfo: "chaos"}
+	kc.CurrentContext = "chaos"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+// InProcess reports whether the gateway runs in this process.
+func (g *Gateway) InProcess() bool { return g.cmd == nil }
+
+// PID of a gateway process; 0 in-process.
+func (g *Gateway) PID() int {
+	if g.cmd == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
+}
+
+// Stop shuts the gateway down gracefully and waits for it.
+func (g *Gateway) Stop() error {
+	if g.cmd != nil {
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	} else {
+		g.cancel()
+	}
+	var err error
+	select {
+	case err = <-g.done:
+	case <-time.After(g.Config.ShutdownTimeout.Duration + 5*time.Second):
+		if g.cmd != nil {
+			_ = g.cmd.Process.Kill()
+			err = <-g.done
+		} else {
+			err = errors.New("env: gateway did not stop")
+		}
+	}
+	if g.dir != "" {
+		_ = os.RemoveAll(g.dir)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() && ee.ExitCode() == 0 {
+		err = nil
+	}
+	return err
+}
+
+// Ready reports whether the gateway's /readyz answers 200.
+func (g *Gateway) Ready(ctx context.Context) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// LogBuffer collects a gateway's JSON log lines.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Lines returns every JSON log line, decoded; non-JSON lines are returned
+// with their text under "raw".
+func (l *LogBuffer) Lines() []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader([]byte(l.String())))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		m := map[string]any{}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			m = map[string]any{"raw": sc.Text()}
+		}
+		out = append(out, m)
+	}
+	return out
+}

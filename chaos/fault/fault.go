@@ -1,0 +1,67 @@
+// Package fault holds the faults the chaos suite injects, one file each,
+// and their catalogue. A Fault is applied by Inject, which returns the Undo
+// that removes it.
+package fault
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+
+	"github.com/alertgate/gateway/chaos/env"
+)
+
+// Undo removes an injected fault.
+type Undo func(ctx context.Context) error
+
+// Fault is one way to break a dependency.
+type Fault interface {
+	// String names the fault and its parameters, for timelines and logs.
+	String() string
+	// Target is the dependency the fault breaks.
+	Target() env.Dependency
+	// Inject applies the fault.
+	Inject(ctx context.Context, e *env.Env) (Undo, error)
+}
+
+// Spec is a catalogue entry.
+type Spec struct {
+	Name        string
+	Description string
+	// Targets are the dependencies the fault applies to.
+	Targets []env.Dependency
+	// Random returns an instance with parameters drawn from r, for random
+	// schedules.
+	Random func(r *rand.Rand, dep env.Dependency) Fault
+}
+
+var (
+	mu      sync.Mutex
+	catalog = map[string]Spec{}
+)
+
+// Register adds a fault to the catalogue; it panics on a duplicate name.
+func Register(s Spec) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := catalog[s.Name]; dup {
+		panic(fmt.Sprintf("fault %q registered twice", s.Name))
+	}
+	catalog[s.Name] = s
+}
+
+// Catalog returns every registered fault, sorted by name.
+func Catalog() []Spec {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Spec, 0, len(catalog))
+	for _, s := range catalog {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+var both = []env.Dependency{env.Redis, env.Kubernetes}

@@ -1,0 +1,92 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertgate/gateway/chaos/env"
+)
+
+// junkPrefix names the keys RedisOOM writes to fill memory; it is outside
+// every gateway key prefix.
+const junkPrefix = "chaos:oom:junk:"
+
+// RedisOOM lowers maxmemory just above what Redis uses and fills the rest,
+// so that every write is refused with OOM (noeviction), while reads and
+// deletes still work. Undo frees the memory and restores the limit.
+type RedisOOM struct{}
+
+func (RedisOOM) String() string         { return "redis-oom" }
+func (RedisOOM) Target() env.Dependency { return env.Redis }
+
+func (RedisOOM) Inject(ctx context.Context, e *env.Env) (Undo, error) {
+	rdb := e.RDB
+	prev, err := rdb.ConfigGet(ctx, "maxmemory").Result()
+	if err != nil {
+		return nil, err
+	}
+	used, err := usedMemory(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used+1<<20, 10)).Err(); err != nil {
+		return nil, err
+	}
+	undo := func(ctx context.Context) error {
+		if err := deleteJunk(ctx, rdb); err != nil {
+			return err
+		}
+		return rdb.ConfigSet(ctx, "maxmemory", prev["maxmemory"]).Err()
+	}
+	junk := strings.Repeat("x", 64<<10)
+	for i := 0; i < 1000; i++ {
+		err := rdb.Set(ctx, junkPrefix+strconv.Itoa(i), junk, 0).Err()
+		if redis.IsOOMError(err) {
+			return undo, nil
+		}
+		if err != nil {
+			_ = undo(ctx)
+			return nil, fmt.Errorf("fault: fill redis: %w", err)
+		}
+	}
+	_ = undo(ctx)
+	return nil, fmt.Errorf("fault: redis not full after 64 MiB of junk")
+}
+
+func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("fault: no used_memory in INFO")
+}
+
+func deleteJunk(ctx context.Context, rdb *redis.Client) error {
+	iter := rdb.Scan(ctx, 0, junkPrefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return rdb.Del(ctx, keys...).Err()
+}
+
+func init() {
+	Register(Spec{Name: "redis-oom", Description: "fill Redis to maxmemory (noeviction): writes refused with OOM", Targets: []env.Dependency{env.Redis},
+		Random: func(*rand.Rand, env.Dependency) Fault { return RedisOOM{} }})
+}

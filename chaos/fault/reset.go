@@ -1,0 +1,29 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/alertgate/gateway/chaos/env"
+)
+
+// Reset closes every existing connection once; new ones work.
+type Reset struct{ Dep env.Dependency }
+
+func (f Reset) String() string         { return fmt.Sprintf("%s-reset", f.Dep) }
+func (f Reset) Target() env.Dependency { return f.Dep }
+
+func (f Reset) Inject(_ context.Context, e *env.Env) (Undo, error) {
+	p := e.Proxy(f.Dep)
+	p.Stop()
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	return func(context.Context) error { return nil }, nil
+}
+
+func init() {
+	Register(Spec{Name: "reset", Description: "close every existing connection once", Targets: both,
+		Random: func(_ *rand.Rand, d env.Dependency) Fault { return Reset{Dep: d} }})
+}

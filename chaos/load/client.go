@@ -1,0 +1,171 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// Record is one request and its answer.
+type Record struct {
+	Seq      int           `json:"seq"`
+	Gateway  string        `json:"gateway"`
+	Signals  []Signal      `json:"signals"`
+	Resolved bool          `json:"resolved,omitempty"`
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration"`
+	// Status is the HTTP status; 0 when no answer came (transport error).
+	Status     int                `json:"status"`
+	RetryAfter string             `json:"retryAfter,omitempty"`
+	RequestID  string             `json:"requestId,omitempty"`
+	Err        string             `json:"error,omitempty"`
+	Outcomes   []pipeline.Outcome `json:"outcomes,omitempty"`
+	Attempt    int                `json:"attempt"`
+}
+
+// Acknowledged reports whether the gateway said the signals are stored.
+func (r *Record) Acknowledged() bool { return r.Status >= 200 && r.Status < 300 }
+
+// Client sends webhooks and records every exchange.
+type Client struct {
+	http *http.Client
+	tr   *http.Transport
+
+	open atomic.Int64
+	seq  atomic.Int64
+
+	mu      sync.Mutex
+	records []Record
+	// OnRecord, when set, sees each record as it is made (progress).
+	OnRecord func(Record)
+}
+
+// NewClient returns a Client whose requests give up after timeout, so that
+// a hanging gateway shows as a transport error instead of a stuck test.
+func NewClient(timeout time.Duration) *Client {
+	c := &Client{}
+	d := &net.Dialer{Timeout: time.Second}
+	c.tr = &http.Transport{
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c.open.Add(1)
+			return &countedConn{Conn: conn, open: &c.open}, nil
+		},
+	}
+	c.http = &http.Client{Transport: c.tr, Timeout: timeout}
+	return c
+}
+
+// OpenConns is the number of connections the client has open.
+func (c *Client) OpenConns() int64 { return c.open.Load() }
+
+// Close closes idle connections.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
+
+// Send posts signals as one webhook to a gateway's base URL.
+func (c *Client) Send(ctx context.Context, baseURL string, signals []Signal) Record {
+	return c.send(ctx, baseURL, signals, false, 1)
+}
+
+// SendResolved posts the signals as resolved alerts.
+func (c *Client) SendResolved(ctx context.Context, baseURL string, signals []Signal) Record {
+	return c.send(ctx, baseURL, signals, true, 1)
+}
+
+// SendUntilStored retries on 5xx and transport errors, as Alertmanager
+// does, until a 2xx or attempts run out; it returns every attempt.
+func (c *Client) SendUntilStored(ctx context.Context, baseURL string, signals []Signal, attempts int, backoff time.Duration) []Record {
+	var out []Record
+	for i := 1; i <= attempts; i++ {
+		r := c.send(ctx, baseURL, signals, false, i)
+		out = append(out, r)
+		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-time.After(backoff):
+		}
+	}
+	return out
+}
+
+func (c *Client) send(ctx context.Context, baseURL string, signals []Signal, resolved bool, attempt int) Record {
+	r := Record{Seq: int(c.seq.Add(1)), Gateway: baseURL, Signals: signals, Resolved: resolved, Attempt: attempt}
+	body := Webhook(signals, resolved)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/v1/signals/prometheus", bytes.NewReader(body))
+	if err != nil {
+		r.Err = err.Error()
+		return c.add(r)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	r.Start = time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		r.Duration = time.Since(r.Start)
+		r.Err = err.Error()
+		return c.add(r)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	r.Duration = time.Since(r.Start)
+	r.Status = resp.StatusCode
+	r.RetryAfter = resp.Header.Get("Retry-After")
+	r.RequestID = resp.Header.Get("X-Request-ID")
+	if r.Acknowledged() {
+		var body struct {
+			Signals []pipeline.Outcome `json:"signals"`
+		}
+		if err := json.Unmarshal(b, &body); err == nil {
+			r.Outcomes = body.Signals
+		}
+	} else {
+		r.Err = string(b)
+	}
+	return c.add(r)
+}
+
+func (c *Client) add(r Record) Record {
+	c.mu.Lock()
+	c.records = append(c.records, r)
+	c.mu.Unlock()
+	if c.OnRecord != nil {
+		c.OnRecord(r)
+	}
+	return r
+}
+
+// Records returns every record so far, in start order.
+func (c *Client) Records() []Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := append([]Record(nil), c.records...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}

@@ -1,0 +1,96 @@
+// Package load drives gateways with Alertmanager webhooks and records what
+// was sent and how each request was answered, so that checkers can compare
+// the answers with the state of Redis and of the API server.
+package load
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Signal is what the harness knows about an alert it sends: the identity a
+// RemediationRequest must carry (spec.signalName, spec.targetResource). It
+// is matched against resources by these fields, not by the gateway's
+// fingerprint, so a broken fingerprint cannot hide a loss.
+type Signal struct {
+	Name      string    `json:"name"`
+	Namespace string    `json:"namespace"`
+	Pod       string    `json:"pod"`
+	StartsAt  time.Time `json:"startsAt"`
+}
+
+// Key identifies the signal.
+func (s Signal) Key() string { return s.Namespace + "/" + s.Pod + "/" + s.Name }
+
+// Pods makes n signals with distinct pods.
+func Pods(name, namespace, prefix string, n int, startsAt time.Time) []Signal {
+	out := make([]Signal, n)
+	for i := range out {
+		out[i] = Signal{Name: name, Namespace: namespace, Pod: fmt.Sprintf("%s-%d", prefix, i), StartsAt: startsAt}
+	}
+	return out
+}
+
+type alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+type webhook struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []alert           `json:"alerts"`
+}
+
+// Webhook renders signals as one Alertmanager webhook (payload version 4),
+// as kube-prometheus' KubePodCrashLooping-style alerts would look.
+func Webhook(signals []Signal, resolved bool) []byte {
+	status := "firing"
+	if resolved {
+		status = "resolved"
+	}
+	w := webhook{Version: "4", Status: status, Receiver: "alertgate", ExternalURL: "http://alertmanager.monitoring:9093",
+		GroupLabels: map[string]string{}, CommonLabels: map[string]string{}, CommonAnnotations: map[string]string{}}
+	for i, s := range signals {
+		a := alert{
+			Status: status,
+			Labels: map[string]string{
+				"alertname": s.Name, "namespace": s.Namespace, "pod": s.Pod, "container": "app",
+				"severity": "critical", "job": "kube-state-metrics", "prometheus": "monitoring/k8s",
+			},
+			Annotations: map[string]string{
+				"summary":     fmt.Sprintf("Pod %s/%s is failing", s.Namespace, s.Pod),
+				"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/" + s.Name,
+			},
+			StartsAt:     s.StartsAt,
+			GeneratorURL: "http://prometheus.monitoring:9090/graph?g0.expr=up",
+			Fingerprint:  fmt.Sprintf("%016x", i),
+		}
+		if resolved {
+			a.EndsAt = s.StartsAt.Add(time.Minute)
+		}
+		w.Alerts = append(w.Alerts, a)
+		if i == 0 {
+			w.GroupKey = fmt.Sprintf("{}:{alertname=%q}", s.Name)
+			w.GroupLabels["alertname"] = s.Name
+		}
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,271 @@
+// Package run runs a scenario on an Env: it gives the scenario a namespace,
+// a key prefix, gateways and a load client, runs its timeline, heals what
+// is left broken, checks the invariants and the leaks, and returns a
+// Result. `go test` and the gateway-chaos CLI both call Run.
+package run
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/alertgate/gateway/chaos/check"
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// Options configure a run.
+type Options struct {
+	// GatewayBin runs the gateways as processes of this binary. Scenarios
+	// that need timing hooks still run theirs in-process.
+	GatewayBin string
+	// Gateways overrides the scenario's replica count when larger.
+	Gateways int
+	// Quick selects the short profile.
+	Quick bool
+	// Timeout bounds one scenario. Default: 3m.
+	Timeout time.Duration
+	// Logf prints progress. Default: nothing.
+	Logf func(format string, args ...any)
+	// OnEvent and OnRecord see the timeline and each request as they
+	// happen (live progress).
+	OnEvent  func(scenario.Event)
+	OnRecord func(load.Record)
+}
+
+// Stats summarises durations.
+type Stats struct {
+	Count int           `json:"count"`
+	P50   time.Duration `json:"p50"`
+	P99   time.Duration `json:"p99"`
+	Max   time.Duration `json:"max"`
+}
+
+// Leaks are what is still open after the gateways stopped.
+type Leaks struct {
+	// Goroutines left over by in-process gateways (-1: not measured).
+	Goroutines int `json:"goroutines"`
+	// RedisClients still connected with the gateway's client name.
+	RedisClients int `json:"redisClients"`
+	// APIConns and RedisConns are TCP connections still open to the
+	// proxies (from any process).
+	APIConns   int `json:"apiConns"`
+	RedisConns int `json:"redisConns"`
+	// HTTPConns the load client still has open to the gateways.
+	HTTPConns int64  `json:"httpConns"`
+	Detail    string `json:"detail,omitempty"`
+}
+
+// Invariant is one line of the verdict.
+type Invariant struct {
+	Name       string `json:"name"`
+	Passed     bool   `json:"passed"`
+	Violations int    `json:"violations"`
+}
+
+// Result of one scenario.
+type Result struct {
+	Scenario    string              `json:"scenario"`
+	Description string              `json:"description"`
+	Gateways    int                 `json:"gateways"`
+	InProcess   bool                `json:"inProcess"`
+	Start       time.Time           `json:"start"`
+	Duration    time.Duration       `json:"duration"`
+	Passed      bool                `json:"passed"`
+	Invariants  []Invariant         `json:"invariants"`
+	Violations  []check.Violation   `json:"violations"`
+	FailFast    Stats               `json:"failFast"`
+	Recoveries  []scenario.Recovery `json:"recoveries"`
+	Statuses    map[int]int         `json:"statuses"`
+	Leaks       Leaks               `json:"leaks"`
+	Timeline    []scenario.Event    `json:"timeline"`
+	Records     []load.Record       `json:"records"`
+}
+
+// InvariantNames are reported for every scenario, in this order.
+var InvariantNames = []string{check.NoOrphan, check.NoLoss, check.NoDuplicate, check.Consistent, check.NoLeak, check.Expectations}
+
+var runSeq atomic.Int64
+
+// Run runs s on e.
+func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Result {
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	n := runSeq.Add(1)
+	ns := fmt.Sprintf("chaos-%s-%d-%d", s.Name, time.Now().Unix()%100000, n)
+	if len(ns) > 63 {
+		ns = ns[len(ns)-63:]
+		ns = strings.TrimLeft(ns, "-")
+	}
+	prefix := fmt.Sprintf("alertgate:chaos:%s:%d:", s.Name, n)
+	res := &Result{Scenario: s.Name, Description: s.Description, Start: time.Now(), Statuses: map[int]int{}}
+	gws := max(s.Gateways, o.Gateways)
+	res.Gateways = gws
+	bin := o.GatewayBin
+	if s.InProcess {
+		bin = ""
+	}
+	res.InProcess = bin == ""
+
+	client := load.NewClient(30 * time.Second)
+	client.OnRecord = o.OnRecord
+	cfgProbe := e.GatewayConfig(env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
+	t := scenario.NewT(ctx, e, ns, prefix, cfgProbe.Dedup.Lease.Duration, client)
+	t.Quick = o.Quick
+	t.Logf = o.Logf
+	t.OnEvent = o.OnEvent
+
+	if err := e.CreateNamespace(ctx, ns); err != nil {
+		t.Expect(false, "create namespace %s: %v", ns, err)
+		return finish(res, t, client)
+	}
+	// Goroutines present before the gateways start are not theirs.
+	baseline := goleak.IgnoreCurrent()
+	for i := 0; i < gws; i++ {
+		g, err := e.StartGateway(ctx, env.GatewayOptions{
+			Namespace: ns, KeyPrefix: prefix, Configure: s.Configure, Hooks: hooksFor(t, bin), Bin: bin,
+		})
+		if err != nil {
+			t.Expect(false, "start gateway %d: %v", i, err)
+			stopAll(t)
+			return finish(res, t, client)
+		}
+		t.Gateways = append(t.Gateways, g)
+	}
+	o.Logf("scenario %s: %d gateway(s) (%s), namespace %s", s.Name, gws, map[bool]string{true: "in-process", false: "process " + bin}[bin == ""], ns)
+
+	t.Run(s.Run)
+
+	if err := t.HealAll(context.Background()); err != nil {
+		t.Expect(false, "heal: %v", err)
+	}
+	if err := e.Heal(context.Background()); err != nil {
+		t.Expect(false, "heal environment: %v", err)
+	}
+	// The final word on I1–I3, whatever the timeline checked on the way.
+	t.Phase("final check")
+	if st, err := check.Read(context.Background(), e, ns, prefix); err == nil {
+		for _, v := range append(append(check.CheckNoOrphan(st, t.Lease), check.CheckNoLoss(st, client.Records())...), check.CheckNoDuplicate(st)...) {
+			t.Violate(v)
+		}
+	} else {
+		t.Expect(false, "read final state: %v", err)
+	}
+	stopAll(t)
+	client.Close()
+	res.Leaks = measureLeaks(e, client, baseline, bin == "")
+	if res.Leaks.Detail != "" {
+		t.Violate(check.Violation{Invariant: check.NoLeak, Detail: res.Leaks.Detail})
+	}
+	return finish(res, t, client)
+}
+
+func hooksFor(t *scenario.T, bin string) pipeline.Hooks {
+	if bin != "" {
+		return nil
+	}
+	return t.HookDispatch()
+}
+
+func stopAll(t *scenario.T) {
+	for i, g := range t.Gateways {
+		if err := g.Stop(); err != nil {
+			t.Expect(false, "stop gateway %d: %v", i, err)
+		}
+	}
+}
+
+func finish(res *Result, t *scenario.T, client *load.Client) *Result {
+	res.Duration = time.Since(res.Start)
+	res.Violations = t.Violations()
+	res.Timeline = t.Timeline()
+	res.Recoveries = t.Recoveries()
+	res.Records = client.Records()
+	var fails []time.Duration
+	for _, r := range res.Records {
+		res.Statuses[r.Status]++
+		if r.Status == 503 || r.Status == 504 {
+			fails = append(fails, r.Duration)
+		}
+	}
+	res.FailFast = Summarise(fails)
+	count := map[string]int{}
+	for _, v := range res.Violations {
+		count[v.Invariant]++
+	}
+	res.Passed = len(res.Violations) == 0
+	for _, name := range InvariantNames {
+		res.Invariants = append(res.Invariants, Invariant{Name: name, Passed: count[name] == 0, Violations: count[name]})
+	}
+	return res
+}
+
+// Summarise returns the count, median, 99th percentile and maximum.
+func Summarise(ds []time.Duration) Stats {
+	if len(ds) == 0 {
+		return Stats{}
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	q := func(p float64) time.Duration {
+		i := int(p*float64(len(s))+0.5) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	return Stats{Count: len(s), P50: q(0.50), P99: q(0.99), Max: s[len(s)-1]}
+}
+
+// measureLeaks waits up to 5 s for everything the gateways opened to be
+// gone, then reports what is left.
+func measureLeaks(e *env.Env, client *load.Client, baseline goleak.Option, inProcess bool) Leaks {
+	var l Leaks
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l = Leaks{Goroutines: -1, HTTPConns: client.OpenConns()}
+		var details []string
+		if inProcess {
+			// A fault that restarts a proxy restarts its accept loop: that
+			// is the environment's, not a gateway's.
+			if err := goleak.Find(baseline,
+				goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2.(*Proxy).server"),
+				goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2.(*Proxy).freeBlocker")); err != nil {
+				l.Goroutines = strings.Count(err.Error(), "\nGoroutine ")
+				if l.Goroutines == 0 {
+					l.Goroutines = 1
+				}
+				details = append(details, err.Error())
+			} else {
+				l.Goroutines = 0
+			}
+		}
+		if n, err := e.GatewayRedisClients(context.Background()); err == nil {
+			l.RedisClients = n
+		}
+		l.APIConns = tcpConnsTo(e.ProxyAddr(env.Kubernetes))
+		l.RedisConns = tcpConnsTo(e.ProxyAddr(env.Redis))
+		if l.RedisClients > 0 || l.APIConns > 0 || l.RedisConns > 0 || l.HTTPConns > 0 {
+			details = append(details, fmt.Sprintf("redis clients %d, connections to the API proxy %d, to the Redis proxy %d, load client connections %d",
+				l.RedisClients, l.APIConns, l.RedisConns, l.HTTPConns))
+		}
+		if len(details) == 0 {
+			return l
+		}
+		if time.Now().After(deadline) {
+			l.Detail = strings.Join(details, "; ")
+			return l
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

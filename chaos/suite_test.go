@@ -1,0 +1,61 @@
+package chaos_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/run"
+	"github.com/alertgate/gateway/chaos/scenario"
+)
+
+// The chaos suite: every registered scenario against a real redis-server,
+// a real kube-apiserver + etcd and Toxiproxy, the same scenario definitions
+// the gateway-chaos CLI runs.
+
+var (
+	e          *env.Env
+	gatewayBin = flag.String("gateway-bin", "", "run gateways from this binary instead of in-process")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "chaos suite: KUBEBUILDER_ASSETS is not set; run `make test` (it builds the control plane with hack/test-binaries.sh)")
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	var err error
+	e, err = env.Start(ctx, env.Options{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos suite: start environment:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	e.Stop()
+	os.Exit(code)
+}
+
+func TestScenarios(t *testing.T) {
+	for _, s := range scenario.All() {
+		t.Run(s.Name, func(t *testing.T) {
+			res := run.Run(context.Background(), e, s, run.Options{GatewayBin: *gatewayBin, Logf: t.Logf})
+			t.Logf("%s: %s; statuses %v; fail-fast p50 %s p99 %s (n=%d); leaks %+v",
+				s.Name, res.Duration.Round(time.Millisecond), res.Statuses, res.FailFast.P50, res.FailFast.P99, res.FailFast.Count, res.Leaks)
+			for _, r := range res.Recoveries {
+				t.Logf("recovery after %s: %s", r.Fault, r.After.Round(time.Millisecond))
+				if !r.OK || r.After > 30*time.Second {
+					t.Errorf("recovery after %s took %s, over 30s", r.Fault, r.After)
+				}
+			}
+			for _, v := range res.Violations {
+				t.Error(v)
+			}
+		})
+	}
+}
