@@ -56,6 +56,17 @@ func TestScenarios(t *testing.T) {
 			for _, v := range res.Violations {
 				t.Error(v)
 			}
+			if t.Failed() {
+				for _, r := range res.Records {
+					t.Logf("request %d %s +%s: %d in %s %.200s", r.Seq, r.RequestID, r.Start.Sub(res.Start).Round(time.Millisecond), r.Status, r.Duration.Round(time.Millisecond), r.Err)
+				}
+				for _, l := range res.Logs {
+					t.Logf("log %.400s", l)
+				}
+				for _, ev := range res.Timeline {
+					t.Logf("event +%s %s %s", ev.At.Sub(res.Start).Round(time.Millisecond), ev.Kind, ev.Detail)
+				}
+			}
 		})
 	}
 }

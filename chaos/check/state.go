@@ -38,6 +38,21 @@ type State struct {
 // Read snapshots the gateway keys under prefix and the RemediationRequests
 // in namespace.
 func Read(ctx context.Context, e *env.Env, namespace, prefix string) (*State, error) {
+	st, err := ReadRedis(ctx, e, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var list v1alpha1.RemediationRequestList
+	if err := e.Kube.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("check: list resources: %w", err)
+	}
+	st.Resources = list.Items
+	return st, nil
+}
+
+// ReadRedis snapshots the gateway keys under prefix only (for when the API
+// server is down).
+func ReadRedis(ctx context.Context, e *env.Env, prefix string) (*State, error) {
 	st := &State{ReadAt: time.Now()}
 	iter := e.RDB.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var names []string
@@ -61,11 +76,6 @@ func Read(ctx context.Context, e *env.Env, namespace, prefix string) (*State, er
 		k.Count, _ = strconv.ParseInt(h["n"], 10, 64)
 		st.Keys = append(st.Keys, k)
 	}
-	var list v1alpha1.RemediationRequestList
-	if err := e.Kube.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("check: list resources: %w", err)
-	}
-	st.Resources = list.Items
 	return st, nil
 }
 

@@ -43,19 +43,38 @@ func (RedisOOM) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 		}
 		return rdb.ConfigSet(ctx, "maxmemory", prev["maxmemory"]).Err()
 	}
-	junk := strings.Repeat("x", 64<<10)
-	for i := 0; i < 1000; i++ {
-		err := rdb.Set(ctx, junkPrefix+strconv.Itoa(i), junk, 0).Err()
-		if redis.IsOOMError(err) {
-			return undo, nil
-		}
-		if err != nil {
-			_ = undo(ctx)
-			return nil, fmt.Errorf("fault: fill redis: %w", err)
+	// Fill with ever smaller values until even a small one is refused:
+	// a refused write frees its own buffer, so one size alone leaves room.
+	n := 0
+	for _, size := range []int{64 << 10, 4 << 10, 256, 16} {
+		junk := strings.Repeat("x", size)
+		for i := 0; ; i++ {
+			if i > 2000 {
+				_ = undo(ctx)
+				return nil, fmt.Errorf("fault: redis not full after %d writes of %d bytes", i, size)
+			}
+			err := rdb.Set(ctx, junkPrefix+strconv.Itoa(n), junk, 0).Err()
+			n++
+			if redis.IsOOMError(err) {
+				break
+			}
+			if err != nil {
+				_ = undo(ctx)
+				return nil, fmt.Errorf("fault: fill redis: %w", err)
+			}
 		}
 	}
-	_ = undo(ctx)
-	return nil, fmt.Errorf("fault: redis not full after 64 MiB of junk")
+	// Client buffers come and go by a few kilobytes; lower the limit a
+	// little below what is used so none of that slack lets a write in.
+	used, err = usedMemory(ctx, rdb)
+	if err == nil {
+		err = rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used-256<<10, 10)).Err()
+	}
+	if err != nil {
+		_ = undo(ctx)
+		return nil, err
+	}
+	return undo, nil
 }
 
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {

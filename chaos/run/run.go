@@ -87,6 +87,8 @@ type Result struct {
 	Leaks       Leaks               `json:"leaks"`
 	Timeline    []scenario.Event    `json:"timeline"`
 	Records     []load.Record       `json:"records"`
+	// Logs are the gateways' warning and error lines.
+	Logs []string `json:"logs,omitempty"`
 }
 
 // InvariantNames are reported for every scenario, in this order.
@@ -133,6 +135,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 		return finish(res, t, client)
 	}
 	// Goroutines present before the gateways start are not theirs.
+	e.CloseIdle()
 	baseline := goleak.IgnoreCurrent()
 	for i := 0; i < gws; i++ {
 		g, err := e.StartGateway(ctx, env.GatewayOptions{
@@ -165,6 +168,13 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 		t.Expect(false, "read final state: %v", err)
 	}
 	stopAll(t)
+	for _, g := range t.Gateways {
+		for _, l := range strings.Split(g.Logs.String(), "\n") {
+			if strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) {
+				res.Logs = append(res.Logs, l)
+			}
+		}
+	}
 	client.Close()
 	res.Leaks = measureLeaks(e, client, baseline, bin == "")
 	if res.Leaks.Detail != "" {
@@ -236,11 +246,15 @@ func measureLeaks(e *env.Env, client *load.Client, baseline goleak.Option, inPro
 		l = Leaks{Goroutines: -1, HTTPConns: client.OpenConns()}
 		var details []string
 		if inProcess {
-			// A fault that restarts a proxy restarts its accept loop: that
-			// is the environment's, not a gateway's.
+			// A fault that restarts a proxy, Redis or the API server
+			// restarts the environment's goroutines for them: those are not
+			// a gateway's.
+			e.CloseIdle()
 			if err := goleak.Find(baseline,
 				goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2.(*Proxy).server"),
-				goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2.(*Proxy).freeBlocker")); err != nil {
+				goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2.(*Proxy).freeBlocker"),
+				goleak.IgnoreAnyFunction("sigs.k8s.io/controller-runtime/pkg/internal/testing/process.(*State).Start.func1"),
+				goleak.IgnoreAnyFunction("github.com/alertgate/gateway/internal/localdeps.(*RedisServer).Start.func1")); err != nil {
 				l.Goroutines = strings.Count(err.Error(), "\nGoroutine ")
 				if l.Goroutines == 0 {
 					l.Goroutines = 1

@@ -168,7 +168,10 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 			}
 			settle = append(settle, Settlement{Fingerprint: g.sig.Fingerprint, Bucket: g.res.Bucket, Commit: true, Count: g.res.Count})
 		}
-		if err := p.dedup.Settle(ctx, token, now, settle); err != nil {
+		sctx, cancel := settleContext(ctx)
+		err := p.dedup.Settle(sctx, token, now, settle)
+		cancel()
+		if err != nil {
 			// Uncommitted reservations expire with their lease; resources
 			// already created are found again by name on the retry.
 			if createErr == nil {
@@ -257,7 +260,9 @@ func (p *Processor) releaseAll(ctx context.Context, token string, now time.Time,
 		rel[i] = Settlement{Fingerprint: g.sig.Fingerprint}
 	}
 	// Best effort: if Redis cannot be reached the lease expires by itself.
-	_ = p.dedup.Settle(ctx, token, now, rel)
+	sctx, cancel := settleContext(ctx)
+	defer cancel()
+	_ = p.dedup.Settle(sctx, token, now, rel)
 }
 
 func (p *Processor) processResolved(ctx context.Context, req *Request, idx []int, res *Result) error {
@@ -288,6 +293,22 @@ func (p *Processor) processResolved(ctx context.Context, req *Request, idx []int
 		res.Outcomes[i] = o
 	}
 	return nil
+}
+
+// settleGrace is how long a commit or release may run past the request's
+// deadline: long enough for a healthy Redis (well under a millisecond),
+// short enough to keep the answer punctual when Redis is the slow part.
+const settleGrace = 250 * time.Millisecond
+
+// settleContext keeps the request's deadline, but leaves at least
+// settleGrace to commit what was created or release what was reserved: a
+// request that ran out of time must still clean up after itself.
+func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(settleGrace)
+	if d, ok := ctx.Deadline(); ok && d.After(deadline) {
+		deadline = d
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 }
 
 func newToken() string {

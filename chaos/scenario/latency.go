@@ -1,0 +1,74 @@
+package scenario
+
+import (
+	"sync"
+	"time"
+
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/internal/config"
+)
+
+func init() {
+	Register(&Scenario{
+		Name:        "latency-short-deadline",
+		Description: "10 s latency on Redis, then on the API, with a 1.5 s request deadline below the dependency timeouts: every request ends by the deadline with 504",
+		Order:       5,
+		Configure: func(c *config.Config) {
+			c.Request.Deadline = config.D(1500 * time.Millisecond)
+			c.Redis.Timeout = config.D(5 * time.Second)
+			c.Kubernetes.Timeout = config.D(5 * time.Second)
+			c.Dedup.Lease = config.D(3 * time.Second)
+		},
+		Run: func(t *T) { latency(t, 1500*time.Millisecond, 504) },
+	})
+	Register(&Scenario{
+		Name:        "latency-default-deadline",
+		Description: "10 s latency on Redis, then on the API, with the shipped defaults (15 s deadline, 1 s Redis and 5 s API timeouts): 503 by the dependency timeout, well within the deadline",
+		Order:       6,
+		Run:         func(t *T) { latency(t, 15*time.Second, 503, 504) },
+	})
+}
+
+// latency slows each dependency in turn by 10 s and sends concurrent
+// requests, which must all end by the deadline with one of codes.
+func latency(t *T, deadline time.Duration, codes ...int) {
+	for _, dep := range env.Dependencies {
+		t.Phase("10 s latency on " + string(dep))
+		f := fault.Latency{Dep: dep, Latency: 10 * time.Second, Jitter: time.Second}
+		t.Inject(f)
+		sigs := t.Signals("KubeletDown", 4)
+		var wg sync.WaitGroup
+		rs := make([]load.Record, len(sigs))
+		for i, s := range sigs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rs[i] = t.Send(0, []load.Signal{s})
+			}()
+		}
+		wg.Wait()
+		t.ExpectStatuses(rs, "latency on "+string(dep), codes...)
+		// The slack covers the response's own way back and the 2-core
+		// machine's scheduling; a hanging request would take 10 s.
+		t.ExpectFast(rs, "latency on "+string(dep), deadline+750*time.Millisecond)
+		t.ExpectRetryAfter(rs)
+		t.Note("latency on %s: statuses %s, slowest %s", dep, statuses(rs), slowest(rs).Round(time.Millisecond))
+		t.Check(false)
+		healed := t.Heal(f)
+		t.MeasureRecovery(f.String(), healed)
+		for _, r := range rs {
+			t.ExpectStatuses([]load.Record{t.Retry(0, r.Signals)}, "retry", 201, 202)
+		}
+		t.Check(true)
+	}
+}
+
+func slowest(rs []load.Record) time.Duration {
+	var m time.Duration
+	for _, r := range rs {
+		m = max(m, r.Duration)
+	}
+	return m
+}
