@@ -81,6 +81,11 @@ func (c *Client) Send(ctx context.Context, baseURL string, signals []Signal) Rec
 	return c.send(ctx, baseURL, signals, false, 1)
 }
 
+// SendAttempt is Send for the attempt-th try of the same delivery.
+func (c *Client) SendAttempt(ctx context.Context, baseURL string, signals []Signal, attempt int) Record {
+	return c.send(ctx, baseURL, signals, false, attempt)
+}
+
 // SendResolved posts the signals as resolved alerts.
 func (c *Client) SendResolved(ctx context.Context, baseURL string, signals []Signal) Record {
 	return c.send(ctx, baseURL, signals, true, 1)

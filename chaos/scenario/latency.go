@@ -27,6 +27,7 @@ func init() {
 		Name:        "latency-default-deadline",
 		Description: "10 s latency on Redis, then on the API, with the shipped defaults (15 s deadline, 1 s Redis and 5 s API timeouts): 503 by the dependency timeout, well within the deadline",
 		Order:       6,
+		Slow:        true,
 		Run:         func(t *T) { latency(t, 15*time.Second, 503, 504) },
 	})
 }

@@ -30,6 +30,8 @@ type Scenario struct {
 	Run func(t *T)
 	// Order sorts the catalogue.
 	Order int
+	// Slow scenarios are skipped by the quick profile.
+	Slow bool
 }
 
 var (

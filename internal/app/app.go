@@ -17,7 +17,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
@@ -80,9 +82,6 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		m.BreakerState.WithLabelValues(name).Set(float64(to))
 		log.Warn("circuit breaker", "dependency", name, "from", from.String(), "to", to.String())
 	}
-	for _, d := range []pipeline.Dependency{pipeline.Redis, pipeline.Kubernetes} {
-		m.BreakerState.WithLabelValues(string(d)).Set(0)
-	}
 	bo := breaker.Options{Failures: uint32(cfg.Breaker.Failures), OpenFor: cfg.Breaker.OpenFor.Duration, OnStateChange: onState}
 
 	rdb := redis.NewClient(RedisOptions(cfg))
@@ -110,7 +109,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	kube, err := client.New(rc, client.Options{Scheme: scheme})
+	kube, err := client.New(rc, client.Options{Scheme: scheme, Mapper: restMapper()})
 	if err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -174,6 +173,17 @@ func RedisOptions(cfg config.Config) *redis.Options {
 			Mode: maintnotifications.ModeDisabled,
 		},
 	}
+}
+
+// restMapper knows the one kind the gateway writes. The default mapper
+// discovers kinds from the API server on first use, without the request's
+// context and with client-go's retries: a first request during an API
+// outage would hang for many seconds in discovery.
+func restMapper() meta.RESTMapper {
+	m := meta.NewDefaultRESTMapper([]schema.GroupVersion{v1alpha1.GroupVersion})
+	m.Add(v1alpha1.GroupVersion.WithKind("RemediationRequest"), meta.RESTScopeNamespace)
+	m.Add(v1alpha1.GroupVersion.WithKind("RemediationRequestList"), meta.RESTScopeNamespace)
+	return m
 }
 
 // RESTConfig loads a kubeconfig (path, else $KUBECONFIG and ~/.kube/config)

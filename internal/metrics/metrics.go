@@ -5,9 +5,14 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/alertgate/gateway/internal/pipeline"
 )
 
 const namespace = "alertgate"
+
+// RejectReasons label alertgate_requests_rejected_total.
+var RejectReasons = []string{"invalid_payload", "body_too_large", "unsupported_media_type"}
 
 // Metrics of one gateway.
 type Metrics struct {
@@ -55,6 +60,23 @@ func New() *Metrics {
 			Name: "http_requests_in_flight", Help: "Signal requests being processed."}),
 		StatusErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "status_update_errors_total", Help: "Failed RemediationRequest status updates (retried)."}),
+	}
+	// Known label values start at zero, so that rate() and alerts see
+	// them before the first event.
+	for _, src := range []pipeline.Source{pipeline.SourcePrometheus, pipeline.SourceKubernetesEvent} {
+		for _, c := range []*prometheus.CounterVec{m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored} {
+			c.WithLabelValues(string(src))
+		}
+	}
+	for _, r := range RejectReasons {
+		m.Rejected.WithLabelValues(r)
+	}
+	for _, d := range []pipeline.Dependency{pipeline.Redis, pipeline.Kubernetes} {
+		m.BreakerState.WithLabelValues(string(d)).Set(0)
+		for _, k := range []pipeline.ErrorKind{pipeline.KindUnavailable, pipeline.KindTimeout, pipeline.KindOOM,
+			pipeline.KindBreakerOpen, pipeline.KindOverloaded, pipeline.KindRejected} {
+			m.DependencyErrors.WithLabelValues(string(d), string(k))
+		}
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Dependency names an external system the gateway needs.
@@ -81,7 +82,9 @@ func deadlineOr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
+	// A socket deadline set from the context can fire a moment before the
+	// context's own timer: compare with the deadline itself too.
+	if d, ok := ctx.Deadline(); ctx.Err() != nil || (ok && !time.Now().Before(d)) {
 		return &DeadlineError{Cause: err}
 	}
 	return err

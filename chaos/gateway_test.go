@@ -1,0 +1,411 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/internal/config"
+)
+
+// End-to-end behaviour of the gateway against the real dependencies: the
+// request/response contract, resource contents, and the failure answers.
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+	took   time.Duration
+}
+
+func post(t *testing.T, url, path, contentType string, body []byte) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, took: time.Since(start), body: map[string]any{}}
+	if err := json.Unmarshal(b, &a.body); err != nil {
+		t.Fatalf("answer %d is not JSON: %q", resp.StatusCode, b)
+	}
+	if resp.Header.Get("X-Request-ID") == "" {
+		t.Errorf("answer %d without X-Request-ID", resp.StatusCode)
+	}
+	return a
+}
+
+func example(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func startGateway(t *testing.T, ns string, configure func(*config.Config), bin string) *env.Gateway {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Bin: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Stop(); err != nil {
+			t.Errorf("stop gateway: %v", err)
+		}
+	})
+	return g
+}
+
+func list(t *testing.T, ns string) []v1alpha1.RemediationRequest {
+	t.Helper()
+	var l v1alpha1.RemediationRequestList
+	if err := e.Kube.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
+}
+
+func signals(a answer) []map[string]any {
+	var out []map[string]any
+	for _, s := range a.body["signals"].([]any) {
+		out = append(out, s.(map[string]any))
+	}
+	return out
+}
+
+func TestAlertmanagerBatchCreateDuplicateResolve(t *testing.T) {
+	const ns = "e2e-batch"
+	g := startGateway(t, ns, nil, "")
+	batch := example(t, "alertmanager-webhook.json")
+
+	a := post(t, g.URL, "/api/v1/signals/prometheus", "application/json", batch)
+	if a.status != 201 || len(signals(a)) != 3 {
+		t.Fatalf("first delivery: %d %v", a.status, a.body)
+	}
+	rrs := list(t, ns)
+	if len(rrs) != 3 {
+		t.Fatalf("%d resources, want 3", len(rrs))
+	}
+	byName := map[string]v1alpha1.RemediationRequest{}
+	for _, rr := range rrs {
+		byName[rr.Spec.SignalName] = rr
+	}
+	pod := byName["KubePodCrashLooping"]
+	want := v1alpha1.RemediationRequestSpec{
+		Fingerprint: "89a240f103e2151705deb037f2e435389559907b949c7b5844a385d563218e41",
+		SignalName:  "KubePodCrashLooping", Severity: "critical", Source: "prometheus",
+		TargetResource: v1alpha1.TargetResource{Kind: "Pod", Name: "api-7d9f8b6c5d-x2k4p", Namespace: "payments"},
+	}
+	if pod.Spec.Fingerprint != want.Fingerprint || pod.Spec.Severity != want.Severity || pod.Spec.Source != want.Source ||
+		pod.Spec.TargetResource != want.TargetResource || pod.Spec.Labels["container"] != "api" ||
+		!strings.Contains(pod.Spec.Annotations["summary"], "crash looping") ||
+		!pod.Spec.FiringTime.Time.Equal(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)) ||
+		!strings.Contains(pod.Spec.OriginalPayload, `"fingerprint": "a1b2c3d4e5f60718"`) {
+		t.Errorf("pod alert resource spec: %+v", pod.Spec)
+	}
+	if pod.Name != signals(a)[0]["name"] || pod.Labels[v1alpha1.LabelFingerprint] != want.Fingerprint[:32] {
+		t.Errorf("resource %s / labels %v do not match the answer %v", pod.Name, pod.Labels, signals(a)[0])
+	}
+	if node := byName["KubeNodeNotReady"]; node.Spec.TargetResource != (v1alpha1.TargetResource{Kind: "Node", Name: "worker-3"}) {
+		t.Errorf("node alert target: %+v", node.Spec.TargetResource)
+	}
+	if dep := byName["KubeDeploymentReplicasMismatch"]; dep.Spec.Severity != "warning" || dep.Spec.TargetResource.Kind != "Deployment" {
+		t.Errorf("deployment alert: %+v", dep.Spec)
+	}
+
+	a = post(t, g.URL, "/api/v1/signals/prometheus", "application/json", batch)
+	if a.status != 202 {
+		t.Fatalf("second delivery: %d %v", a.status, a.body)
+	}
+	for _, s := range signals(a) {
+		if s["duplicate"] != true || s["occurrenceCount"] != float64(2) {
+			t.Errorf("second delivery signal %v, want duplicate with count 2", s)
+		}
+	}
+	waitFor(t, "occurrenceCount 2 in every status", func() bool {
+		for _, rr := range list(t, ns) {
+			if d := rr.Status.Deduplication; d == nil || d.OccurrenceCount != 2 || rr.Status.Phase != v1alpha1.PhasePending {
+				return false
+			}
+		}
+		return true
+	})
+
+	resolved := bytes.ReplaceAll(batch, []byte(`"status": "firing"`), []byte(`"status": "resolved"`))
+	resolved = bytes.ReplaceAll(resolved, []byte(`"endsAt": "0001-01-01T00:00:00Z"`), []byte(`"endsAt": "2026-11-26T11:00:00Z"`))
+	a = post(t, g.URL, "/api/v1/signals/prometheus", "application/json", resolved)
+	if a.status != 200 {
+		t.Fatalf("resolved delivery: %d %v", a.status, a.body)
+	}
+	rrs = list(t, ns)
+	if len(rrs) != 3 {
+		t.Fatalf("resolved alerts changed the resource count to %d", len(rrs))
+	}
+	for _, rr := range rrs {
+		if rr.Status.Resolution == nil || !rr.Status.Resolution.ResolvedAt.Time.Equal(time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)) {
+			t.Errorf("%s: resolution %+v", rr.Name, rr.Status.Resolution)
+		}
+	}
+}
+
+func TestKubernetesEvents(t *testing.T) {
+	const ns = "e2e-events"
+	g := startGateway(t, ns, nil, "")
+	for _, c := range []struct {
+		file   string
+		edit   func([]byte) []byte
+		status int
+	}{
+		{"kubernetes-event.json", nil, 201},
+		{"kubernetes-event.json", nil, 202},
+		{"events-v1-event.json", nil, 201},
+		{"kubernetes-event.json", func(b []byte) []byte { return bytes.Replace(b, []byte(`"Warning"`), []byte(`"Normal"`), 1) }, 200},
+	} {
+		b := example(t, c.file)
+		if c.edit != nil {
+			b = c.edit(b)
+		}
+		if a := post(t, g.URL, "/api/v1/signals/kubernetes-event", "application/json", b); a.status != c.status {
+			t.Errorf("%s: %d %v, want %d", c.file, a.status, a.body, c.status)
+		}
+	}
+	rrs := list(t, ns)
+	if len(rrs) != 2 {
+		t.Fatalf("%d resources, want 2 (core/v1 and events.k8s.io/v1 Warning)", len(rrs))
+	}
+	for _, rr := range rrs {
+		if rr.Spec.Source != "kubernetes-event" || rr.Spec.Severity != "warning" || rr.Spec.TargetResource.Kind != "Pod" {
+			t.Errorf("event resource: %+v", rr.Spec)
+		}
+	}
+}
+
+func TestRejectedRequests(t *testing.T) {
+	g := startGateway(t, "e2e-rejected", nil, "")
+	for _, c := range []struct {
+		name, ct string
+		body     []byte
+		status   int
+		field    string
+	}{
+		{"malformed JSON", "application/json", []byte(`{"version":"4","alerts":[`), 400, ""},
+		{"wrong version", "application/json", []byte(`{"version":"3","alerts":[]}`), 400, "version"},
+		{"no alertname", "application/json", []byte(`{"version":"4","alerts":[{"status":"firing","labels":{}}]}`), 400, "alerts[0].labels.alertname"},
+		{"2 MiB body", "application/json", bytes.Repeat([]byte(" "), 2<<20), 413, ""},
+		{"text/plain", "text/plain", []byte("hello"), 415, ""},
+	} {
+		a := post(t, g.URL, "/api/v1/signals/prometheus", c.ct, c.body)
+		if a.status != c.status || a.header.Get("Content-Type") != "application/problem+json" || a.body["status"] != float64(c.status) {
+			t.Errorf("%s: %d %s %v, want %d problem+json", c.name, a.status, a.header.Get("Content-Type"), a.body, c.status)
+		}
+		if c.field != "" && a.body["field"] != c.field {
+			t.Errorf("%s: field %v, want %s", c.name, a.body["field"], c.field)
+		}
+	}
+	if n := len(list(t, "e2e-rejected")); n != 0 {
+		t.Errorf("rejected requests created %d resources", n)
+	}
+}
+
+// Redis really stopped (the process, not the network): 503 with
+// Retry-After within 5 s, nothing created, one JSON error line.
+func TestRedisStopped(t *testing.T) {
+	const ns = "e2e-redis-stopped"
+	g := startGateway(t, ns, nil, "")
+	ctx := context.Background()
+	f := fault.RedisKill{}
+	undo, err := f.Inject(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := undo(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	a := post(t, g.URL, "/api/v1/signals/prometheus", "application/json", example(t, "alertmanager-webhook.json"))
+	if a.status != 503 || a.header.Get("Retry-After") == "" || a.took > 5*time.Second || a.body["dependency"] != "redis" {
+		t.Fatalf("Redis stopped: %d Retry-After %q in %s: %v", a.status, a.header.Get("Retry-After"), a.took, a.body)
+	}
+	if n := len(list(t, ns)); n != 0 {
+		t.Errorf("%d resources created with Redis stopped", n)
+	}
+	var lines []map[string]any
+	for _, l := range g.Logs.Lines() {
+		if l["request_id"] == a.header.Get("X-Request-ID") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines for the failed request, want 1: %v", len(lines), lines)
+	}
+	l := lines[0]
+	for _, k := range []string{"request_id", "fingerprints", "dependency", "operation", "error", "duration_ms"} {
+		if l[k] == nil || l[k] == "" {
+			t.Errorf("failure line lacks %s: %v", k, l)
+		}
+	}
+	if ready := g.Ready(ctx); ready {
+		t.Error("/readyz is 200 with Redis stopped")
+	}
+}
+
+// The API server really stopped: 503, and no fingerprint is left in Redis
+// once the lease has passed.
+func TestAPIServerStopped(t *testing.T) {
+	const ns = "e2e-api-stopped"
+	lease := 3 * time.Second
+	g := startGateway(t, ns, func(c *config.Config) {
+		c.Request.Deadline = config.D(2 * time.Second)
+		c.Dedup.Lease = config.D(lease)
+	}, "")
+	ctx := context.Background()
+	undo, err := fault.APIServerStop{}.Inject(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := undo(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	a := post(t, g.URL, "/api/v1/signals/prometheus", "application/json", example(t, "alertmanager-webhook.json"))
+	if a.status != 503 || a.header.Get("Retry-After") == "" || a.took > 5*time.Second {
+		t.Errorf("API server stopped: %d in %s: %v", a.status, a.took, a.body)
+	}
+	time.Sleep(lease + 200*time.Millisecond)
+	if keys := e.RDB.Keys(ctx, g.Config.Redis.KeyPrefix+"*").Val(); len(keys) != 0 {
+		t.Errorf("fingerprints left in Redis after the lease: %v", keys)
+	}
+}
+
+// Two gateway processes, built from cmd/gateway, share Redis and the API:
+// 20 concurrent identical signals make exactly one resource, counted 20.
+func TestTwoProcessesOneResource(t *testing.T) {
+	const ns = "e2e-two-processes"
+	bin := buildGateway(t)
+	g1 := startGateway(t, ns, nil, bin)
+	g2 := startGateway(t, ns, nil, bin)
+	body := example(t, "kubernetes-event.json")
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := []string{g1.URL, g2.URL}[i%2]
+			codes[i] = post(t, url, "/api/v1/signals/kubernetes-event", "application/json", body).status
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		if c != 201 && c != 202 {
+			t.Fatalf("answers %v", codes)
+		}
+		if c == 201 {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d answers were 201, want 1: %v", created, codes)
+	}
+	if rrs := list(t, ns); len(rrs) != 1 {
+		t.Fatalf("%d resources, want 1", len(rrs))
+	}
+	waitFor(t, "occurrenceCount 20", func() bool {
+		rrs := list(t, ns)
+		return len(rrs) == 1 && rrs[0].Status.Deduplication != nil && rrs[0].Status.Deduplication.OccurrenceCount == 20
+	})
+}
+
+func TestMetricsAndProbes(t *testing.T) {
+	g := startGateway(t, "e2e-metrics", nil, "")
+	post(t, g.URL, "/api/v1/signals/prometheus", "application/json", example(t, "alertmanager-webhook.json"))
+	if !g.Ready(context.Background()) {
+		t.Error("/readyz not ready with both dependencies up")
+	}
+	resp, err := http.Get(g.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{
+		`alertgate_signals_received_total{source="prometheus"} 3`,
+		`alertgate_resources_created_total{source="prometheus"} 3`,
+		`alertgate_breaker_state{dependency="redis"} 0`,
+		`alertgate_http_request_duration_seconds_bucket{code="201",handler="prometheus"`,
+		`alertgate_dependency_errors_total{dependency="kubernetes",kind="timeout"} 0`,
+		`alertgate_requests_rejected_total{reason="body_too_large"} 0`,
+		`alertgate_signals_duplicate_total{source="kubernetes-event"} 0`,
+	} {
+		if !strings.Contains(string(b), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "alertgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "gateway")
+		out, err := exec.Command("go", "build", "-o", builtBin, "../cmd/gateway").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,252 @@
+package random
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alertgate/gateway/chaos/check"
+	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/config"
+)
+
+// Options of a random run.
+type Options struct {
+	Seed     int64
+	Duration time.Duration
+	// Workers are concurrent senders, each like one Alertmanager.
+	// Default: 4.
+	Workers int
+	// Gateways is the number of replicas. Default: 2.
+	Gateways int
+}
+
+// Scenario returns the random run as a scenario.
+func Scenario(o Options) *scenario.Scenario {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Gateways <= 0 {
+		o.Gateways = 2
+	}
+	return &scenario.Scenario{
+		Name: "random",
+		Description: fmt.Sprintf("seed %d: random faults from the whole catalogue for %s under %d Alertmanager-like senders, then a history check",
+			o.Seed, o.Duration, o.Workers),
+		Gateways: o.Gateways,
+		// Deadline and lease keep their shipped relation (lease >
+		// deadline) but are shortened, so that quiescence takes seconds.
+		Configure: func(c *config.Config) {
+			c.Request.Deadline = config.D(3 * time.Second)
+			c.Dedup.Lease = config.D(4 * time.Second)
+		},
+		Run: func(t *scenario.T) { runRandom(t, o) },
+	}
+}
+
+func runRandom(t *scenario.T, o Options) {
+	steps := Schedule(o.Seed, o.Duration)
+	t.Note("seed %d: %d faults scheduled over %s", o.Seed, len(steps), o.Duration)
+	t.Logf("schedule:\n%s", Describe(steps))
+	t.Phase("random faults under load")
+	start := time.Now()
+	ctx, stop := context.WithDeadline(t.Ctx, start.Add(o.Duration))
+	defer stop()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, s := range steps {
+			if !sleepUntil(ctx, start.Add(s.At)) {
+				return
+			}
+			t.Inject(s.Fault)
+			ok := sleepUntil(ctx, start.Add(s.At+s.For))
+			t.Heal(s.Fault)
+			if !ok {
+				return
+			}
+		}
+	}()
+	pool := &signalPool{ns: t.Namespace}
+	for w := 0; w < o.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(o.Seed), uint64(w)+1))
+			for ctx.Err() == nil {
+				batch := pool.next(r)
+				send(ctx, t, w, batch)
+				sleepUntil(ctx, time.Now().Add(time.Duration(20+r.IntN(80))*time.Millisecond))
+			}
+		}()
+	}
+	wg.Wait()
+
+	t.Phase("quiescence")
+	if err := t.HealAll(t.Ctx); err != nil {
+		t.Fatalf("heal: %v", err)
+	}
+	if err := t.Env.Heal(t.Ctx); err != nil {
+		t.Fatalf("heal environment: %v", err)
+	}
+	// In-flight reservations end within a lease; counts are projected
+	// within a status interval.
+	time.Sleep(t.Lease + 1500*time.Millisecond)
+
+	t.Phase("history check")
+	st, err := check.Read(t.Ctx, t.Env, t.Namespace, t.KeyPrefix)
+	if err != nil {
+		t.Fatalf("read state: %v", err)
+	}
+	history := t.Client.Records()
+	vs := Check(st, history)
+	acked, sent := 0, map[string]bool{}
+	for _, r := range history {
+		for _, s := range r.Signals {
+			sent[s.Key()] = true
+		}
+		if r.Acknowledged() {
+			acked += len(r.Signals)
+		}
+	}
+	t.Note("history: %d requests, %d signals sent (%d distinct), %d acknowledged, %d resources, %d violations",
+		len(history), countSignals(history), len(sent), acked, len(st.Resources), len(vs))
+	for _, v := range vs {
+		t.Violate(v)
+		t.Logf("seed %d; history around the violation:\n%s", o.Seed, Window(v, history, t.Timeline()))
+	}
+}
+
+// send posts a batch and retries on 5xx and transport errors with
+// exponential backoff (100 ms doubling, at most 8 attempts), as
+// Alertmanager does until its notification times out.
+func send(ctx context.Context, t *scenario.T, worker int, batch []load.Signal) {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; attempt <= 8; attempt++ {
+		r := t.Client.SendAttempt(context.WithoutCancel(ctx), t.Gateways[(worker+attempt)%len(t.Gateways)].URL, batch, attempt)
+		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) {
+			if r.Status >= 400 {
+				t.Expect(false, "request %d answered %d: %s", r.Seq, r.Status, r.Err)
+			}
+			return
+		}
+		if !sleepUntil(ctx, time.Now().Add(backoff)) {
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// signalPool makes batches of 1–5 alerts, half new, half repeats of
+// signals sent before (re-notifications of still-firing alerts).
+type signalPool struct {
+	mu   sync.Mutex
+	ns   string
+	seen []load.Signal
+	n    int
+}
+
+var alertNames = []string{"KubePodCrashLooping", "KubePodNotReady", "KubeContainerWaiting", "KubeDeploymentReplicasMismatch",
+	"KubeStatefulSetReplicasMismatch", "KubeJobFailed", "KubePersistentVolumeFillingUp", "CPUThrottlingHigh", "KubeMemoryOvercommit"}
+
+func (p *signalPool) next(r *rand.Rand) []load.Signal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch := make([]load.Signal, 0, 5)
+	keys := map[string]bool{}
+	for i, n := 0, 1+r.IntN(5); i < n; i++ {
+		var s load.Signal
+		if len(p.seen) > 0 && r.IntN(2) == 0 {
+			s = p.seen[r.IntN(len(p.seen))]
+		} else {
+			p.n++
+			s = load.Signal{Name: alertNames[r.IntN(len(alertNames))], Namespace: p.ns,
+				Pod: fmt.Sprintf("app-%d", p.n), StartsAt: time.Now().Truncate(time.Second)}
+			p.seen = append(p.seen, s)
+		}
+		if !keys[s.Key()] {
+			keys[s.Key()] = true
+			batch = append(batch, s)
+		}
+	}
+	return batch
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Until(t)):
+		return true
+	}
+}
+
+func countSignals(h []load.Record) int {
+	n := 0
+	for _, r := range h {
+		n += len(r.Signals)
+	}
+	return n
+}
+
+// Check is the history checker: every signal acknowledged 2xx has exactly
+// one resource; no resource exists for a signal never sent; no committed
+// fingerprint lacks its resource and no reservation is left; retries never
+// made a second resource.
+func Check(st *check.State, history []load.Record) []check.Violation {
+	vs := check.CheckNoLoss(st, history)
+	vs = append(vs, check.CheckNoOrphan(st, 0)...)
+	vs = append(vs, check.CheckNoReservation(st)...)
+	vs = append(vs, check.CheckNoDuplicate(st)...)
+	sent := map[string]bool{}
+	for _, r := range history {
+		for _, s := range r.Signals {
+			sent[s.Namespace+"/"+s.Pod+"/"+s.Name] = true
+		}
+	}
+	for _, rr := range st.Resources {
+		key := rr.Spec.TargetResource.Namespace + "/" + rr.Spec.TargetResource.Name + "/" + rr.Spec.SignalName
+		if !sent[key] {
+			vs = append(vs, check.Violation{Invariant: check.NoLoss, Detail: fmt.Sprintf("resource %s is for %s, which was never sent", rr.Name, key)})
+		}
+	}
+	return vs
+}
+
+// Window is the minimal history around a violation: every request that
+// carried a signal the violation names, and the faults active from a second
+// before the first of them to a second after the last.
+func Window(v check.Violation, history []load.Record, timeline []scenario.Event) string {
+	var rel []load.Record
+	for _, r := range history {
+		for _, s := range r.Signals {
+			if strings.Contains(v.Detail, s.Key()) || strings.Contains(v.Detail, s.Namespace+"/"+s.Pod+"/"+s.Name) {
+				rel = append(rel, r)
+				break
+			}
+		}
+	}
+	if len(rel) == 0 {
+		return "  (no request names it)\n"
+	}
+	sort.Slice(rel, func(i, j int) bool { return rel[i].Start.Before(rel[j].Start) })
+	from, to := rel[0].Start.Add(-time.Second), rel[len(rel)-1].Start.Add(rel[len(rel)-1].Duration+time.Second)
+	var b strings.Builder
+	fmt.Fprintf(&b, "  violation: %s\n", v)
+	for _, ev := range timeline {
+		if (ev.Kind == "inject" || ev.Kind == "heal") && ev.At.After(from) && ev.At.Before(to) {
+			fmt.Fprintf(&b, "  %s %s %s\n", ev.At.Format("15:04:05.000"), ev.Kind, ev.Detail)
+		}
+	}
+	for _, r := range rel {
+		fmt.Fprintf(&b, "  %s request %d (%s, attempt %d) → %d in %s\n", r.Start.Format("15:04:05.000"), r.Seq, r.RequestID, r.Attempt, r.Status, r.Duration.Round(time.Millisecond))
+	}
+	return b.String()
+}

@@ -1,0 +1,233 @@
+// Command gateway-chaos runs the gateway's resilience scenarios against a
+// real redis-server, a real kube-apiserver + etcd and Toxiproxy, and writes
+// a report: the same scenario definitions as `go test ./chaos`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/chaos/random"
+	"github.com/alertgate/gateway/chaos/report"
+	"github.com/alertgate/gateway/chaos/run"
+	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/localdeps"
+)
+
+func main() {
+	err := root().Execute()
+	var ec exitCode
+	switch {
+	case errors.As(err, &ec):
+		os.Exit(int(ec))
+	case err != nil:
+		os.Exit(2)
+	}
+}
+
+// exitCode ends the command with a status and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func root() *cobra.Command {
+	c := &cobra.Command{
+		Use:           "gateway-chaos",
+		Short:         "Break the gateway's dependencies for real and check that it held",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	c.AddCommand(listCmd(), runCmd())
+	return c
+}
+
+func listCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the scenarios and the faults",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SCENARIO\tDESCRIPTION")
+			for _, s := range scenario.All() {
+				fmt.Fprintf(w, "%s\t%s\n", s.Name, s.Description)
+			}
+			fmt.Fprintf(w, "random\tseeded random faults from the catalogue under load, then a history check (run --random)\n")
+			fmt.Fprintln(w, "\nFAULT\tTARGETS\tDESCRIPTION")
+			for _, f := range fault.Catalog() {
+				var ts []string
+				for _, t := range f.Targets {
+					ts = append(ts, string(t))
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\n", f.Name, strings.Join(ts, ","), f.Description)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+type runFlags struct {
+	scenarios  []string
+	gateways   int
+	gatewayBin string
+	reportDir  string
+	seed       int64
+	quick      bool
+	random     bool
+	duration   time.Duration
+}
+
+func runCmd() *cobra.Command {
+	var f runFlags
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Start Redis, a control plane, Toxiproxy and the gateway; run the scenarios; write the report",
+		Long: "Runs every scenario (or those named with --scenario) and writes report.json, report.md and one\n" +
+			"timeline picture per scenario to --report-dir. Exits 0 only if every invariant held.\n" +
+			"With --random, runs a seeded random fault schedule for --duration and checks the history.",
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd, f) },
+	}
+	fl := c.Flags()
+	fl.StringSliceVar(&f.scenarios, "scenario", nil, "scenario names to run (default: all); see `list`")
+	fl.IntVar(&f.gateways, "gateways", 0, "gateway replicas per scenario (default: what each scenario needs)")
+	fl.StringVar(&f.gatewayBin, "gateway-bin", "", "test this gateway binary (run as processes) instead of the in-process build")
+	fl.StringVar(&f.reportDir, "report-dir", "reports", "where to write report.json, report.md and the pictures")
+	fl.Int64Var(&f.seed, "seed", 1, "seed of the random schedule and load")
+	fl.BoolVar(&f.quick, "quick", false, "short profile: skip the scenarios marked slow")
+	fl.BoolVar(&f.random, "random", false, "run a random fault schedule instead of the scenarios")
+	fl.DurationVar(&f.duration, "duration", 2*time.Minute, "length of the random run")
+	return c
+}
+
+func runRun(cmd *cobra.Command, f runFlags) error {
+	var todo []*scenario.Scenario
+	switch {
+	case f.random:
+		todo = []*scenario.Scenario{random.Scenario(random.Options{Seed: f.seed, Duration: f.duration, Gateways: f.gateways})}
+	case len(f.scenarios) == 0:
+		for _, s := range scenario.All() {
+			if !(f.quick && s.Slow) {
+				todo = append(todo, s)
+			}
+		}
+	default:
+		for _, name := range f.scenarios {
+			s, ok := scenario.Get(name)
+			if !ok {
+				return fmt.Errorf("unknown scenario %q; see `gateway-chaos list`", name)
+			}
+			todo = append(todo, s)
+		}
+	}
+	if f.gatewayBin != "" {
+		abs, err := filepath.Abs(f.gatewayBin)
+		if err != nil {
+			return err
+		}
+		f.gatewayBin = abs
+	}
+	out := cmd.ErrOrStderr()
+	assets, err := ensureAssets(out)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	started := time.Now()
+	fmt.Fprintf(out, "starting redis-server, kube-apiserver + etcd, and Toxiproxy…\n")
+	e, err := env.Start(ctx, env.Options{AssetsDir: assets})
+	if err != nil {
+		return err
+	}
+	defer e.Stop()
+	fmt.Fprintf(out, "environment up in %s\n", time.Since(started).Round(100*time.Millisecond))
+
+	p := newProgress(out)
+	var results []*run.Result
+	for i, s := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		p.start(s.Name, i+1, len(todo))
+		res := run.Run(ctx, e, s, run.Options{
+			GatewayBin: f.gatewayBin, Gateways: f.gateways, Quick: f.quick,
+			Timeout:  f.duration + 3*time.Minute,
+			Logf:     p.logf,
+			OnEvent:  p.event,
+			OnRecord: p.record,
+		})
+		p.done(res)
+		results = append(results, res)
+	}
+	mode := "scenarios"
+	if f.random {
+		mode = "random"
+	}
+	gw := "in-process"
+	if f.gatewayBin != "" {
+		gw = f.gatewayBin
+	}
+	rep := report.Build(results, f.seed, mode, gw, started)
+	if err := report.Write(f.reportDir, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\n%s\nreport: %s\n", summary(rep), filepath.Join(f.reportDir, "report.md"))
+	if !rep.Passed || len(results) < len(todo) {
+		if f.random {
+			fmt.Fprintf(cmd.OutOrStdout(), "reproduce with: gateway-chaos run --random --seed %d --duration %s\n", f.seed, f.duration)
+		}
+		return exitCode(1)
+	}
+	return nil
+}
+
+func summary(r *report.Report) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SCENARIO\tVERDICT\t503/504 P50\tP99\tRECOVERY\tREQUESTS\tVIOLATIONS")
+	for _, s := range r.Scenarios {
+		v := "pass"
+		if !s.Passed {
+			v = "FAIL"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", s.Name, v, s.FailFastP50.Round(10*time.Microsecond),
+			s.FailFastP99.Round(10*time.Microsecond), s.Recovery.Round(time.Millisecond), s.Requests, len(s.Result.Violations))
+	}
+	_ = w.Flush()
+	return b.String()
+}
+
+// ensureAssets returns the control plane binaries, building them with the
+// project's script the first time (about 9 minutes).
+func ensureAssets(log io.Writer) (string, error) {
+	if a := os.Getenv("KUBEBUILDER_ASSETS"); a != "" {
+		return a, nil
+	}
+	crd, err := localdeps.FindCRDDir()
+	if err != nil {
+		return "", fmt.Errorf("KUBEBUILDER_ASSETS is not set and the repository was not found: %w", err)
+	}
+	script := filepath.Join(filepath.Dir(filepath.Dir(crd)), "hack", "test-binaries.sh")
+	fmt.Fprintf(log, "KUBEBUILDER_ASSETS is not set: %s (the first build takes about 9 minutes)\n", script)
+	cmd := exec.Command(script)
+	cmd.Stderr = log
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", script, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
