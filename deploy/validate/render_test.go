@@ -87,6 +87,7 @@ func caseByName(t *testing.T, name string) renderCase {
 
 // rendered is the output of one case.
 type rendered struct {
+	// values are the chart's defaults merged with the case's values.
 	values  map[string]any
 	objects []*unstructured.Unstructured
 	notes   string
@@ -124,16 +125,14 @@ func (c renderCase) render(t *testing.T) rendered {
 	if err != nil {
 		t.Fatal(err)
 	}
-	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	install.DryRun = true
-	install.ClientOnly = true
-	install.Replace = true
-	install.ReleaseName = releaseName
-	install.Namespace = releaseNamespace
-	install.KubeVersion = kv
-	rel, err := install.Run(loadChart(t), vals)
+	ch := loadChart(t)
+	rel, err := newClientOnlyInstall(kv).Run(ch, vals)
 	if err != nil {
 		t.Fatalf("%s: helm install --dry-run: %v", c.name, err)
+	}
+	merged, err := chartutil.CoalesceValues(ch, vals)
+	if err != nil {
+		t.Fatalf("%s: coalesce values: %v", c.name, err)
 	}
 	var objs []*unstructured.Unstructured
 	manifests := releaseutil.SplitManifests(rel.Manifest)
@@ -148,7 +147,19 @@ func (c renderCase) render(t *testing.T) rendered {
 	if len(rel.Hooks) > 0 {
 		t.Fatalf("%s: the chart has %d hooks; this test applies only manifests", c.name, len(rel.Hooks))
 	}
-	return rendered{values: vals, objects: objs, notes: rel.Info.Notes}
+	return rendered{values: merged, objects: objs, notes: rel.Info.Notes}
+}
+
+// newClientOnlyInstall is `helm template` as a library call.
+func newClientOnlyInstall(kv *chartutil.KubeVersion) *action.Install {
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun = true
+	install.ClientOnly = true
+	install.Replace = true
+	install.ReleaseName = releaseName
+	install.Namespace = releaseNamespace
+	install.KubeVersion = kv
+	return install
 }
 
 // chartCRDs decodes the chart's crds/ directory.
@@ -261,4 +272,3 @@ func envMap(c *corev1.Container) map[string]corev1.EnvVar {
 	}
 	return m
 }
-
