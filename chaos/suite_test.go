@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/app"
 )
 
 // The chaos suite: every registered scenario against a real redis-server,
@@ -24,6 +26,7 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	app.RouteLibraryLogs(slog.New(slog.DiscardHandler))
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		fmt.Fprintln(os.Stderr, "chaos suite: KUBEBUILDER_ASSETS is not set; run `make test` (it builds the control plane with hack/test-binaries.sh)")
 		os.Exit(1)

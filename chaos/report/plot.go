@@ -52,9 +52,27 @@ func Plot(res *run.Result, path string) error {
 		if err != nil {
 			return err
 		}
-		poly.Color = color.RGBA{R: 220, G: 60, B: 60, A: 40}
+		poly.Color = color.NRGBA{R: 220, G: 60, B: 60, A: 45}
 		poly.LineStyle.Width = 0
 		p.Add(poly)
+	}
+	if ws := Windows(res); len(ws) > 0 {
+		var xys plotter.XYs
+		var names []string
+		for i, w := range ws {
+			// Stagger the names so that overlapping windows stay legible.
+			xys = append(xys, plotter.XY{X: w.From.Seconds(), Y: maxY * (1.8 - 0.35*float64(i%3))})
+			names = append(names, w.Fault)
+		}
+		labels, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: names})
+		if err != nil {
+			return err
+		}
+		for i := range labels.TextStyle {
+			labels.TextStyle[i].Color = color.NRGBA{R: 150, G: 30, B: 30, A: 255}
+			labels.TextStyle[i].Font.Size = vg.Points(7)
+		}
+		p.Add(labels)
 	}
 	for _, rc := range res.Recoveries {
 		x := rc.HealedAt.Add(rc.After).Sub(res.Start).Seconds()

@@ -38,8 +38,10 @@ func init() {
 					t.ExpectStatuses(between, "one dependency down", 503)
 					t.Inject(o.then)
 				}
+				// Hold both down for a second of traffic: every answer must
+				// stay fast, not only the first.
 				down := t.Signals("KubePodNotReady", 5)
-				rs := t.SendEach(0, down)
+				rs := t.SendSpaced(0, down, 200*time.Millisecond)
 				t.ExpectStatuses(rs, "both down", 503)
 				t.ExpectFast(rs, "both down", 5*time.Second)
 				t.ExpectRetryAfter(rs)

@@ -258,6 +258,18 @@ func (t *T) SendEach(i int, sigs []load.Signal) []load.Record {
 	return out
 }
 
+// SendSpaced sends each signal as its own webhook, gap apart.
+func (t *T) SendSpaced(i int, sigs []load.Signal, gap time.Duration) []load.Record {
+	out := make([]load.Record, len(sigs))
+	for k, s := range sigs {
+		if k > 0 {
+			time.Sleep(gap)
+		}
+		out[k] = t.Send(i, []load.Signal{s})
+	}
+	return out
+}
+
 // Retry sends signals until stored, as Alertmanager would, bounded.
 func (t *T) Retry(i int, sigs []load.Signal) load.Record {
 	rs := t.Client.SendUntilStored(t.Ctx, t.Gateways[i%len(t.Gateways)].URL, sigs, 60, 250*time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,6 +26,7 @@ import (
 	"github.com/alertgate/gateway/chaos/report"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/localdeps"
 )
 
@@ -146,6 +148,9 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Each gateway keeps its own JSON log for the report; the libraries'
+	// process-wide loggers would only repeat it on the terminal.
+	app.RouteLibraryLogs(slog.New(slog.DiscardHandler))
 
 	started := time.Now()
 	fmt.Fprintf(out, "starting redis-server, kube-apiserver + etcd, and Toxiproxy…\n")

@@ -8,16 +8,16 @@ import "github.com/redis/go-redis/v9"
 //	t  token of the request holding the reservation (reserved only)
 //	n  occurrence count
 //	b  naming bucket of the resource (see pipeline.ResourceName)
-//	f  first seen, unix milliseconds
-//	l  last seen, unix milliseconds
+//	f  first seen, unix seconds (the status keeps seconds too)
+//	l  last seen, unix seconds
 //
 // A reservation lives for the lease; a committed fingerprint for the dedup
 // window, refreshed by every duplicate. Each script touches one key, so the
 // layout works on Redis Cluster too.
 
 // claimScript counts a duplicate or reserves the fingerprint, atomically.
-// ARGV: token, now_ms, lease_ms, window_ms, bucket, increment, peek.
-// Returns {state, count, bucket, first_ms}; state as pipeline.ClaimState.
+// ARGV: token, now_s, lease_ms, window_ms, bucket, increment, peek.
+// Returns {state, count, bucket, first_s}; state as pipeline.ClaimState.
 var claimScript = redis.NewScript(`
 local k = KEYS[1]
 local st = redis.call('HGET', k, 's')
@@ -42,7 +42,7 @@ return {0, tonumber(ARGV[6]), tonumber(ARGV[5]), tonumber(ARGV[2])}
 `)
 
 // settleScript commits or releases a claim.
-// ARGV: token, now_ms, window_ms, bucket, count, commit.
+// ARGV: token, now_s, window_ms, bucket, count, commit.
 //
 // Commit marks the fingerprint committed whoever holds the reservation: the
 // caller has seen the resource exist. If the reservation is gone (lease

@@ -84,14 +84,14 @@ func (s *Store) Breaker() *breaker.Breaker { return s.opts.Breaker }
 
 // Claim implements pipeline.Deduper.
 func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims []pipeline.Claim) ([]pipeline.ClaimResult, error) {
-	nowMS := now.UnixMilli()
+	nowS := now.Unix()
 	cmds, err := s.runScripts(ctx, "claim", claimScript, len(claims), func(i int) (string, []any) {
 		c := claims[i]
 		peek := "0"
 		if c.Peek {
 			peek = "1"
 		}
-		return c.Fingerprint, []any{token, nowMS, s.opts.Lease.Milliseconds(), s.opts.Window.Milliseconds(), c.Bucket, c.Increment, peek}
+		return c.Fingerprint, []any{token, nowS, s.opts.Lease.Milliseconds(), s.opts.Window.Milliseconds(), c.Bucket, c.Increment, peek}
 	})
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims [
 		}
 		out[i] = pipeline.ClaimResult{State: pipeline.ClaimState(v[0]), Count: v[1], Bucket: v[2]}
 		if v[3] > 0 {
-			out[i].FirstSeen = time.UnixMilli(v[3])
+			out[i].FirstSeen = time.Unix(v[3], 0)
 		}
 	}
 	return out, nil
@@ -115,14 +115,14 @@ func (s *Store) Settle(ctx context.Context, token string, now time.Time, st []pi
 	if len(st) == 0 {
 		return nil
 	}
-	nowMS := now.UnixMilli()
+	nowS := now.Unix()
 	_, err := s.runIdempotent(ctx, "settle", settleScript, len(st), func(i int) (string, []any) {
 		c := st[i]
 		commit := "0"
 		if c.Commit {
 			commit = "1"
 		}
-		return c.Fingerprint, []any{token, nowMS, s.opts.Window.Milliseconds(), c.Bucket, c.Count, commit}
+		return c.Fingerprint, []any{token, nowS, s.opts.Window.Milliseconds(), c.Bucket, c.Count, commit}
 	})
 	return err
 }

@@ -3,6 +3,9 @@ package dedup
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +33,7 @@ func startRedis(t *testing.T, maxmemory string) (*localdeps.RedisServer, *redis.
 
 const fp = "89a240f103e2151705deb037f2e435389559907b949c7b5844a385d563218e41"
 
-var t0 = time.UnixMilli(1_780_000_000_000)
+var t0 = time.Unix(1_780_000_000, 0)
 
 func newStore(t *testing.T, rdb *redis.Client) *Store {
 	t.Helper()
@@ -211,4 +214,53 @@ func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error { *h.n++; return next(ctx, cmds) }
+}
+
+// TestMemoryPerFingerprint measures what one committed fingerprint costs
+// Redis (MEMORY USAGE of its key, and used_memory growth over 10,000 of
+// them); the goal is at most 256 bytes. The figure is in the README.
+func TestMemoryPerFingerprint(t *testing.T) {
+	_, rdb := startRedis(t, "")
+	s := newStore(t, rdb)
+	ctx := context.Background()
+	used := func() int64 {
+		info := rdb.Info(ctx, "memory").Val()
+		for _, l := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Fatal("no used_memory")
+		return 0
+	}
+	const n = 10000
+	before := used()
+	for i := 0; i < n; i += 500 {
+		var cs []pipeline.Claim
+		var st []pipeline.Settlement
+		for j := i; j < i+500; j++ {
+			fp := fmt.Sprintf("%064x", j)
+			cs = append(cs, pipeline.Claim{Fingerprint: fp, Bucket: 5_985_800, Increment: 1})
+			st = append(st, pipeline.Settlement{Fingerprint: fp, Bucket: 5_985_800, Commit: true, Count: 1})
+		}
+		if _, err := s.Claim(ctx, "tok", t0, cs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Settle(ctx, "tok", t0, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A duplicate later raises the count and last-seen: measure that shape.
+	if _, err := s.Claim(ctx, "tok2", t0.Add(time.Minute), []pipeline.Claim{{Fingerprint: fmt.Sprintf("%064x", 7), Bucket: 1, Increment: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	perKey := rdb.MemoryUsage(ctx, s.Key(fmt.Sprintf("%064x", 7))).Val()
+	growth := (used() - before) / n
+	t.Logf("MEMORY USAGE of one committed fingerprint: %d bytes; used_memory growth per fingerprint over %d: %d bytes", perKey, n, growth)
+	// The goal is stated for MEMORY USAGE; used_memory also counts the
+	// main and expires dictionaries' entries and their growth slack.
+	if perKey > 256 {
+		t.Errorf("a fingerprint costs %d bytes (MEMORY USAGE), over the 256-byte goal", perKey)
+	}
 }
