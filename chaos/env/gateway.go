@@ -61,6 +61,8 @@ func (e *Env) GatewayConfig(o GatewayOptions) config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Redis.Addr = e.ProxyAddr(Redis)
+	// Scenarios test resilience; the auth tests turn authentication on.
+	cfg.Auth.Mode = "none"
 	cfg.Kubernetes.Namespace = o.Namespace
 	if o.KeyPrefix != "" {
 		cfg.Redis.KeyPrefix = o.KeyPrefix

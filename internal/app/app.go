@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/internal/auth"
 	"github.com/alertgate/gateway/internal/breaker"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/create"
@@ -63,6 +67,7 @@ type App struct {
 
 	// kubeIdle closes the API client's idle connections at shutdown.
 	kubeIdle func()
+	certs    *server.CertReloader
 
 	mu sync.Mutex
 	ln net.Listener
@@ -84,7 +89,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	}
 	bo := breaker.Options{Failures: uint32(cfg.Breaker.Failures), OpenFor: cfg.Breaker.OpenFor.Duration, OnStateChange: onState}
 
-	rdb := redis.NewClient(RedisOptions(cfg))
+	rdb := NewRedis(cfg)
 	rbo := bo
 	rbo.Name = string(pipeline.Redis)
 	store, err := dedup.New(rdb, dedup.Options{
@@ -105,17 +110,20 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	}
 	rc, idle := tuneREST(rc, cfg)
 	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		_ = rdb.Close()
-		return nil, err
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, authnv1.AddToScheme, authzv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
 	}
 	kube, err := client.New(rc, client.Options{Scheme: scheme, Mapper: restMapper()})
 	if err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	kubeBreaker := create.NewBreaker(bo)
 	creator, err := create.New(kube, create.Options{
-		Namespace: cfg.Kubernetes.Namespace, Timeout: cfg.Kubernetes.Timeout.Duration, Breaker: create.NewBreaker(bo),
+		Namespace: cfg.Kubernetes.Namespace, Timeout: cfg.Kubernetes.Timeout.Duration, Breaker: kubeBreaker,
 	})
 	if err != nil {
 		_ = rdb.Close()
@@ -133,10 +141,25 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
+	guard, err := newGuard(cfg, kube, kubeBreaker)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 	a := &App{cfg: cfg, log: log, metrics: m, rdb: rdb, kube: kube, store: store, creator: creator, syncer: syncer, kubeIdle: idle}
-	a.server = server.New(ingest.New(ingest.Options{MaxBody: cfg.Request.MaxBody, MaxAlerts: cfg.Request.MaxAlerts}), proc, server.Options{
+	if cfg.TLS.CertFile != "" {
+		if a.certs, err = server.NewCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+	}
+	a.server = server.New(ingest.New(ingest.Options{
+		MaxBody: cfg.Request.MaxBody, MaxAlerts: cfg.Request.MaxAlerts, MaxLabels: cfg.Request.MaxLabels,
+		MaxClockSkew: cfg.Request.MaxClockSkew.Duration,
+	}), proc, server.Options{
 		Deadline: cfg.Request.Deadline.Duration, RetryAfter: cfg.Request.RetryAfter.Duration,
-		Logger: log, Metrics: m, Ready: a.ready,
+		Logger: log, Metrics: m, Ready: a.ready, Guard: guard,
+		MaxInFlight: cfg.Request.MaxInFlight, SenderRate: cfg.Request.SenderRate, SenderBurst: cfg.Request.SenderBurst,
 	})
 	a.http = &http.Server{
 		Handler:           a.server.Handler(),
@@ -149,6 +172,21 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// NewRedis returns the Redis client for the configuration: the master found
+// through Sentinel when a master name is set, else the address.
+func NewRedis(cfg config.Config) *redis.Client {
+	if cfg.Redis.SentinelMaster == "" {
+		return redis.NewClient(RedisOptions(cfg))
+	}
+	o := RedisOptions(cfg)
+	return redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: cfg.Redis.SentinelMaster, SentinelAddrs: cfg.Redis.SentinelAddrs, SentinelPassword: cfg.Redis.SentinelPassword,
+		Password: o.Password, DB: o.DB, ClientName: o.ClientName, Protocol: o.Protocol,
+		DialTimeout: o.DialTimeout, DialerRetries: o.DialerRetries, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		PoolTimeout: o.PoolTimeout, ContextTimeoutEnabled: o.ContextTimeoutEnabled, MaxRetries: o.MaxRetries, PoolSize: o.PoolSize,
+	})
 }
 
 // RedisOptions are the go-redis options for the configuration: fail fast,
@@ -183,7 +221,28 @@ func restMapper() meta.RESTMapper {
 	m := meta.NewDefaultRESTMapper([]schema.GroupVersion{v1alpha1.GroupVersion})
 	m.Add(v1alpha1.GroupVersion.WithKind("RemediationRequest"), meta.RESTScopeNamespace)
 	m.Add(v1alpha1.GroupVersion.WithKind("RemediationRequestList"), meta.RESTScopeNamespace)
+	m.Add(authnv1.SchemeGroupVersion.WithKind("TokenReview"), meta.RESTScopeRoot)
+	m.Add(authzv1.SchemeGroupVersion.WithKind("SubjectAccessReview"), meta.RESTScopeRoot)
 	return m
+}
+
+// newGuard builds sender authentication for the configured mode; nil for
+// none.
+func newGuard(cfg config.Config, kube client.Client, b *breaker.Breaker) (*auth.Guard, error) {
+	switch cfg.Auth.Mode {
+	case auth.ModeKubernetes:
+		return auth.NewGuard(&auth.KubernetesReviewer{
+			Client: kube, Breaker: b, Namespace: cfg.Kubernetes.Namespace,
+			Verb: cfg.Auth.Verb, Group: v1alpha1.GroupVersion.Group, Resource: cfg.Auth.Resource,
+		}, cfg.Auth.CacheTTL.Duration), nil
+	case auth.ModeStatic:
+		rev, err := auth.NewStaticReviewer(cfg.Auth.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return auth.NewGuard(rev, cfg.Auth.CacheTTL.Duration), nil
+	}
+	return nil, nil
 }
 
 // RESTConfig loads a kubeconfig (path, else $KUBECONFIG and ~/.kube/config)
@@ -310,8 +369,14 @@ func (a *App) Run(ctx context.Context) error {
 		a.syncer.Run(syncCtx, a.cfg.ShutdownTimeout.Duration/2)
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- a.http.Serve(a.ln) }()
-	a.log.Info("gateway listening", "addr", a.Addr(), "redis", a.cfg.Redis.Addr, "namespace", a.cfg.Kubernetes.Namespace)
+	if a.certs != nil {
+		a.http.TLSConfig = &tls.Config{GetCertificate: a.certs.GetCertificate, MinVersion: tls.VersionTLS12}
+		go func() { serveErr <- a.http.ServeTLS(a.ln, "", "") }()
+	} else {
+		go func() { serveErr <- a.http.Serve(a.ln) }()
+	}
+	a.log.Info("gateway listening", "addr", a.Addr(), "tls", a.cfg.TLS.CertFile != "", "auth", a.cfg.Auth.Mode,
+		"redis", a.cfg.Redis.Addr, "sentinel_master", a.cfg.Redis.SentinelMaster, "namespace", a.cfg.Kubernetes.Namespace)
 
 	var err error
 	select {

@@ -54,6 +54,31 @@ type Redis struct {
 	PoolSize int      `json:"poolSize"`
 	// KeyPrefix starts every key the gateway writes.
 	KeyPrefix string `json:"keyPrefix"`
+	// SentinelMaster, when set, finds the master through Redis Sentinel
+	// (SentinelAddrs) instead of Addr.
+	SentinelMaster   string   `json:"sentinelMaster,omitempty"`
+	SentinelAddrs    []string `json:"sentinelAddrs,omitempty"`
+	SentinelPassword string   `json:"sentinelPassword,omitempty"`
+}
+
+// TLS configures HTTPS serving; both files set, or neither.
+type TLS struct {
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+}
+
+// Auth configures who may send signals.
+type Auth struct {
+	// Mode is kubernetes (TokenReview + SubjectAccessReview), static (a
+	// token file) or none.
+	Mode      string `json:"mode"`
+	TokenFile string `json:"tokenFile,omitempty"`
+	// CacheTTL bounds how long a review's answer is reused.
+	CacheTTL Duration `json:"cacheTTL"`
+	// Verb and Resource are what a sender must be allowed to do on the
+	// RemediationRequest API group in the gateway's namespace.
+	Verb     string `json:"verb"`
+	Resource string `json:"resource"`
 }
 
 // Kubernetes configures the API client.
@@ -79,6 +104,16 @@ type Request struct {
 	MaxBody    int64    `json:"maxBody"`
 	MaxAlerts  int      `json:"maxAlerts"`
 	RetryAfter Duration `json:"retryAfter"`
+	// MaxLabels bounds the labels, and the annotations, of one signal.
+	MaxLabels int `json:"maxLabels"`
+	// MaxClockSkew is how far in the future a timestamp may be.
+	MaxClockSkew Duration `json:"maxClockSkew"`
+	// MaxInFlight bounds concurrent signal requests; above it, 429.
+	MaxInFlight int `json:"maxInFlight"`
+	// SenderRate and SenderBurst are a token bucket per sender (requests
+	// per second); 0 turns it off.
+	SenderRate  float64 `json:"senderRate"`
+	SenderBurst int     `json:"senderBurst"`
 }
 
 // Breaker configures both circuit breakers.
@@ -90,6 +125,8 @@ type Breaker struct {
 // Config is the whole configuration.
 type Config struct {
 	Listen          string     `json:"listen"`
+	TLS             TLS        `json:"tls"`
+	Auth            Auth       `json:"auth"`
 	Redis           Redis      `json:"redis"`
 	Kubernetes      Kubernetes `json:"kubernetes"`
 	Dedup           Dedup      `json:"dedup"`
@@ -113,8 +150,10 @@ func Default() Config {
 		Kubernetes: Kubernetes{
 			Namespace: "default", Timeout: D(5 * time.Second), QPS: 500, Burst: 1000,
 		},
-		Dedup:           Dedup{Window: D(5 * time.Minute), Lease: D(20 * time.Second)},
-		Request:         Request{Deadline: D(15 * time.Second), MaxBody: 1 << 20, MaxAlerts: 1000, RetryAfter: D(2 * time.Second)},
+		Dedup: Dedup{Window: D(5 * time.Minute), Lease: D(20 * time.Second)},
+		Request: Request{Deadline: D(15 * time.Second), MaxBody: 1 << 20, MaxAlerts: 1000, RetryAfter: D(2 * time.Second),
+			MaxLabels: 64, MaxClockSkew: D(10 * time.Minute), MaxInFlight: 256, SenderBurst: 20},
+		Auth:            Auth{Mode: "kubernetes", CacheTTL: D(30 * time.Second), Verb: "create", Resource: "remediationrequests"},
 		Breaker:         Breaker{Failures: 3, OpenFor: D(time.Second)},
 		StatusInterval:  D(time.Second),
 		ShutdownTimeout: D(10 * time.Second),
@@ -138,6 +177,16 @@ func (c *Config) options() []option {
 		{"redis-timeout", "timeout of each Redis round trip", &c.Redis.Timeout},
 		{"redis-pool-size", "Redis connection pool size", (*intValue)(&c.Redis.PoolSize)},
 		{"redis-key-prefix", "prefix of every Redis key the gateway writes", (*stringValue)(&c.Redis.KeyPrefix)},
+		{"redis-sentinel-master", "Redis Sentinel master name (instead of --redis-addr)", (*stringValue)(&c.Redis.SentinelMaster)},
+		{"redis-sentinel-addrs", "Redis Sentinel addresses, comma-separated host:port", (*listValue)(&c.Redis.SentinelAddrs)},
+		{"redis-sentinel-password", "Redis Sentinel password", (*stringValue)(&c.Redis.SentinelPassword)},
+		{"tls-cert-file", "serve HTTPS with this certificate (reloaded when it changes)", (*stringValue)(&c.TLS.CertFile)},
+		{"tls-key-file", "private key of --tls-cert-file", (*stringValue)(&c.TLS.KeyFile)},
+		{"auth", "sender authentication: kubernetes (TokenReview and SubjectAccessReview), static (token file) or none", (*stringValue)(&c.Auth.Mode)},
+		{"auth-token-file", "static bearer tokens, one per line, for --auth=static", (*stringValue)(&c.Auth.TokenFile)},
+		{"auth-cache-ttl", "how long an authentication or authorization answer is reused", &c.Auth.CacheTTL},
+		{"auth-verb", "verb a sender must be allowed on --auth-resource", (*stringValue)(&c.Auth.Verb)},
+		{"auth-resource", "resource of the remediation.alertgate.io group a sender must be allowed --auth-verb on", (*stringValue)(&c.Auth.Resource)},
 		{"kubeconfig", "kubeconfig path (empty: $KUBECONFIG, then in-cluster; with --dev: a local control plane)", (*stringValue)(&c.Kubernetes.Kubeconfig)},
 		{"namespace", "namespace where RemediationRequests are created", (*stringValue)(&c.Kubernetes.Namespace)},
 		{"kube-timeout", "timeout of each Kubernetes API call", &c.Kubernetes.Timeout},
@@ -149,6 +198,11 @@ func (c *Config) options() []option {
 		{"max-body", "maximum request body in bytes (413 above)", (*int64Value)(&c.Request.MaxBody)},
 		{"max-alerts", "maximum alerts in one webhook (400 above)", (*intValue)(&c.Request.MaxAlerts)},
 		{"retry-after", "Retry-After sent with 503 and 504", &c.Request.RetryAfter},
+		{"max-labels", "maximum labels, and annotations, of one signal (400 above)", (*intValue)(&c.Request.MaxLabels)},
+		{"max-clock-skew", "how far in the future a signal's timestamps may be (400 beyond)", &c.Request.MaxClockSkew},
+		{"max-in-flight", "maximum concurrent signal requests (429 above)", (*intValue)(&c.Request.MaxInFlight)},
+		{"sender-rate", "requests per second allowed to each sender (0: unlimited)", (*floatValue)(&c.Request.SenderRate)},
+		{"sender-burst", "burst of --sender-rate", (*intValue)(&c.Request.SenderBurst)},
 		{"breaker-failures", "consecutive failures that open a circuit breaker", (*intValue)(&c.Breaker.Failures)},
 		{"breaker-open-for", "how long an open breaker refuses calls before a probe", &c.Breaker.OpenFor},
 		{"status-interval", "interval between status projections of occurrence counts", &c.StatusInterval},
@@ -226,8 +280,43 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		bad("listen: must not be empty")
 	}
-	if c.Redis.Addr == "" && !c.Dev {
-		bad("redis.addr: required (or run with --dev to start a local redis-server)")
+	switch {
+	case c.Redis.SentinelMaster != "" && len(c.Redis.SentinelAddrs) == 0:
+		bad("redis.sentinelAddrs: required with redis.sentinelMaster")
+	case c.Redis.SentinelMaster == "" && len(c.Redis.SentinelAddrs) > 0:
+		bad("redis.sentinelMaster: required with redis.sentinelAddrs")
+	case c.Redis.SentinelMaster == "" && c.Redis.Addr == "" && !c.Dev:
+		bad("redis.addr: required (or redis.sentinelMaster, or --dev to start a local redis-server)")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: certFile and keyFile go together")
+	}
+	switch c.Auth.Mode {
+	case "kubernetes", "none":
+	case "static":
+		if c.Auth.TokenFile == "" {
+			bad("auth.tokenFile: required with auth mode static")
+		}
+	default:
+		bad("auth.mode: %q is not kubernetes, static or none", c.Auth.Mode)
+	}
+	if c.Auth.CacheTTL.Duration < 0 || c.Auth.CacheTTL.Duration > 10*time.Minute {
+		bad("auth.cacheTTL: %s must be in [0, 10m]", c.Auth.CacheTTL)
+	}
+	if c.Auth.Verb == "" || c.Auth.Resource == "" {
+		bad("auth.verb and auth.resource: must not be empty")
+	}
+	if c.Request.MaxLabels < 1 {
+		bad("request.maxLabels: must be positive")
+	}
+	if c.Request.MaxClockSkew.Duration < 0 {
+		bad("request.maxClockSkew: must not be negative")
+	}
+	if c.Request.MaxInFlight < 1 {
+		bad("request.maxInFlight: must be positive")
+	}
+	if c.Request.SenderRate < 0 || (c.Request.SenderRate > 0 && c.Request.SenderBurst < 1) {
+		bad("request.senderRate: must be 0 (off), or positive with senderBurst at least 1")
 	}
 	if c.Redis.Timeout.Duration <= 0 {
 		bad("redis.timeout: must be positive")
@@ -318,6 +407,20 @@ func (v *floatValue) Set(s string) error {
 	return err
 }
 func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+
+// listValue is a comma-separated list.
+type listValue []string
+
+func (v *listValue) Set(s string) error {
+	*v = nil
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*v = append(*v, x)
+		}
+	}
+	return nil
+}
+func (v *listValue) String() string { return strings.Join(*v, ",") }
 
 type boolValue bool
 

@@ -32,7 +32,7 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 		return nil, jsonError("", err)
 	}
 	if head.Kind != "" && head.Kind != "Event" {
-		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "kind", Detail: fmt.Sprintf("%q is not Event", head.Kind)}
+		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "kind", Detail: fmt.Sprintf("%q is not Event", excerpt(head.Kind))}
 	}
 	req := &pipeline.Request{Source: pipeline.SourceKubernetesEvent}
 	switch {
@@ -42,6 +42,9 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 			return nil, jsonError("", err)
 		}
 		if err := validateEvent(e.Type, e.Reason, "regarding", e.Regarding); err != nil {
+			return nil, err
+		}
+		if err := rd.notInFuture("eventTime", e.EventTime.Time, now); err != nil {
 			return nil, err
 		}
 		if e.Type != corev1.EventTypeWarning {
@@ -57,13 +60,19 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 		if err := validateEvent(e.Type, e.Reason, "involvedObject", e.InvolvedObject); err != nil {
 			return nil, err
 		}
+		if err := rd.notInFuture("firstTimestamp", e.FirstTimestamp.Time, now); err != nil {
+			return nil, err
+		}
+		if err := rd.notInFuture("eventTime", e.EventTime.Time, now); err != nil {
+			return nil, err
+		}
 		if e.Type != corev1.EventTypeWarning {
 			req.Ignored = 1
 			return req, nil
 		}
 		req.Signals = []pipeline.Signal{normalize.CoreEvent(&e, clone(body), now, rd.opts.Limits)}
 	default:
-		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "apiVersion", Detail: fmt.Sprintf("%q is neither v1 nor events.k8s.io/v1", head.APIVersion)}
+		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "apiVersion", Detail: fmt.Sprintf("%q is neither v1 nor events.k8s.io/v1", excerpt(head.APIVersion))}
 	}
 	return req, nil
 }
@@ -75,7 +84,7 @@ func validateEvent(typ, reason, objField string, obj corev1.ObjectReference) err
 		return nil
 	case corev1.EventTypeWarning:
 	default:
-		return &pipeline.InputError{Kind: pipeline.Malformed, Field: "type", Detail: fmt.Sprintf("%q is neither Normal nor Warning", typ)}
+		return &pipeline.InputError{Kind: pipeline.Malformed, Field: "type", Detail: fmt.Sprintf("%q is neither Normal nor Warning", excerpt(typ))}
 	}
 	switch {
 	case reason == "":

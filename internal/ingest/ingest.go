@@ -10,9 +10,13 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alertgate/gateway/internal/normalize"
 	"github.com/alertgate/gateway/internal/pipeline"
@@ -24,6 +28,12 @@ type Options struct {
 	MaxBody int64
 	// MaxAlerts bounds the alerts of one webhook. Default: 1000.
 	MaxAlerts int
+	// MaxLabels bounds the labels, and the annotations, of one signal.
+	// Default: 64.
+	MaxLabels int
+	// MaxClockSkew is how far in the future a timestamp may lie.
+	// Default: 10m.
+	MaxClockSkew time.Duration
 	// Limits bound what each signal carries. Default: normalize.Limits{}.
 	Limits normalize.Limits
 }
@@ -34,6 +44,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxAlerts <= 0 {
 		o.MaxAlerts = 1000
+	}
+	if o.MaxLabels <= 0 {
+		o.MaxLabels = 64
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = 10 * time.Minute
 	}
 }
 
@@ -63,12 +79,59 @@ func (rd *Reader) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	if err != nil {
 		bufPool.Put(buf)
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, &pipeline.InputError{Kind: pipeline.TooLarge, Detail: fmt.Sprintf("body exceeds %d bytes", rd.opts.MaxBody)}
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, &pipeline.InputError{Kind: pipeline.TimedOut, Detail: "the body did not arrive within the read timeout"}
 		}
 		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Detail: "reading body: " + err.Error()}
 	}
+	// JSON is UTF-8 (RFC 8259); encoding/json would silently replace bad
+	// bytes, storing something the sender never sent.
+	if !utf8.Valid(buf.Bytes()) {
+		bufPool.Put(buf)
+		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Detail: "body is not valid UTF-8"}
+	}
 	return buf, nil
+}
+
+// validLabels checks the number of entries and the names of a label or
+// annotation map. Names may be any printable UTF-8 (Prometheus 3 allows
+// UTF-8 label names) up to 256 bytes.
+func (rd *Reader) validLabels(field string, m map[string]string) error {
+	if len(m) > rd.opts.MaxLabels {
+		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field, Detail: fmt.Sprintf("%d entries exceed the limit of %d", len(m), rd.opts.MaxLabels)}
+	}
+	for k := range m {
+		if k == "" || len(k) > 256 || strings.IndexFunc(k, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			return &pipeline.InputError{Kind: pipeline.Malformed, Field: fmt.Sprintf("%s[%q]", field, excerpt(k)),
+				Detail: "label name must be 1 to 256 bytes of printable characters"}
+		}
+	}
+	return nil
+}
+
+// notInFuture checks that t is not beyond the allowed clock skew.
+func (rd *Reader) notInFuture(field string, t, now time.Time) error {
+	if t.After(now.Add(rd.opts.MaxClockSkew)) {
+		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field,
+			Detail: fmt.Sprintf("%s is more than %s in the future", t.UTC().Format(time.RFC3339), rd.opts.MaxClockSkew)}
+	}
+	return nil
+}
+
+// excerpt bounds a sender's value quoted back in an error or a log line.
+func excerpt(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // putBody returns a body buffer to the pool unless it grew unusually large.

@@ -43,7 +43,7 @@ func (rd *Reader) Prometheus(w http.ResponseWriter, r *http.Request, now time.Ti
 	case msg.Version == "":
 		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "version", Detail: "missing; Alertmanager webhook payload version 4 expected"}
 	case msg.Version != webhookVersion:
-		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "version", Detail: fmt.Sprintf("unsupported payload version %q; 4 expected", msg.Version)}
+		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "version", Detail: fmt.Sprintf("unsupported payload version %q; 4 expected", excerpt(msg.Version))}
 	case msg.Alerts == nil:
 		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "alerts", Detail: "missing"}
 	case len(msg.Alerts) == 0:
@@ -58,7 +58,7 @@ func (rd *Reader) Prometheus(w http.ResponseWriter, r *http.Request, now time.Ti
 		if err := json.Unmarshal(raw, &a); err != nil {
 			return nil, jsonError(field, err)
 		}
-		if err := validateAlert(field, &a); err != nil {
+		if err := rd.validateAlert(field, &a, now); err != nil {
 			return nil, err
 		}
 		// raw aliases the pooled body buffer: the signal keeps a copy.
@@ -67,12 +67,18 @@ func (rd *Reader) Prometheus(w http.ResponseWriter, r *http.Request, now time.Ti
 	return req, nil
 }
 
-func validateAlert(field string, a *template.Alert) error {
+func (rd *Reader) validateAlert(field string, a *template.Alert, now time.Time) error {
 	switch {
 	case a.Status != "firing" && a.Status != "resolved":
-		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field + ".status", Detail: fmt.Sprintf("%q is neither firing nor resolved", a.Status)}
+		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field + ".status", Detail: fmt.Sprintf("%q is neither firing nor resolved", excerpt(a.Status))}
 	case a.Labels["alertname"] == "":
 		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field + ".labels.alertname", Detail: "missing"}
 	}
-	return nil
+	if err := rd.validLabels(field+".labels", a.Labels); err != nil {
+		return err
+	}
+	if err := rd.validLabels(field+".annotations", a.Annotations); err != nil {
+		return err
+	}
+	return rd.notInFuture(field+".startsAt", a.StartsAt, now)
 }

@@ -12,7 +12,8 @@ import (
 const namespace = "alertgate"
 
 // RejectReasons label alertgate_requests_rejected_total.
-var RejectReasons = []string{"invalid_payload", "body_too_large", "unsupported_media_type"}
+var RejectReasons = []string{"invalid_payload", "body_too_large", "unsupported_media_type", "request_timeout",
+	"in_flight", "sender_rate", "unauthenticated", "forbidden"}
 
 // Metrics of one gateway.
 type Metrics struct {

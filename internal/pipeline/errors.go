@@ -102,6 +102,8 @@ const (
 	// UnsupportedMedia: the body is declared as something other than JSON
 	// (415).
 	UnsupportedMedia
+	// TimedOut: the body did not arrive within the read timeout (408).
+	TimedOut
 )
 
 // InputError is a refusal of the request itself; resending it unchanged

@@ -73,6 +73,8 @@ func ProblemOf(err error) Problem {
 			p.Type, p.Title, p.Status = problemBase+"body-too-large", "Request body too large", http.StatusRequestEntityTooLarge
 		case pipeline.UnsupportedMedia:
 			p.Type, p.Title, p.Status = problemBase+"unsupported-media-type", "Unsupported media type", http.StatusUnsupportedMediaType
+		case pipeline.TimedOut:
+			p.Type, p.Title, p.Status = problemBase+"request-timeout", "Request timeout", http.StatusRequestTimeout
 		default:
 			p.Type, p.Title, p.Status = problemBase+"invalid-payload", "Invalid payload", http.StatusBadRequest
 		}
@@ -101,7 +103,7 @@ func Error(w http.ResponseWriter, r *http.Request, requestID string, err error, 
 	p.Instance = r.URL.Path
 	p.RequestID = requestID
 	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusGatewayTimeout {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
+		w.Header().Set("Retry-After", RetryAfterSeconds(retryAfter))
 	}
 	writeJSON(w, "application/problem+json", p.Status, p)
 	return p.Status
@@ -112,12 +114,14 @@ func Write(w http.ResponseWriter, p Problem) {
 	writeJSON(w, "application/problem+json", p.Status, p)
 }
 
-func retryAfterSeconds(d time.Duration) int {
+// RetryAfterSeconds renders d as a Retry-After value: whole seconds,
+// rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) string {
 	s := int((d + time.Second - 1) / time.Second)
 	if s < 1 {
 		s = 1
 	}
-	return s
+	return strconv.Itoa(s)
 }
 
 func writeJSON(w http.ResponseWriter, contentType string, code int, v any) {

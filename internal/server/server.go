@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/alertgate/gateway/internal/auth"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/metrics"
 	"github.com/alertgate/gateway/internal/pipeline"
@@ -36,6 +37,14 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Ready checks the dependencies for /readyz. Default: always ready.
 	Ready func(context.Context) error
+	// Guard authenticates senders; nil lets everyone in. Default: nil.
+	Guard *auth.Guard
+	// MaxInFlight bounds concurrent signal requests. Default: 256.
+	MaxInFlight int
+	// SenderRate (requests per second) and SenderBurst limit each sender;
+	// 0 turns the limit off. Default: off.
+	SenderRate  float64
+	SenderBurst int
 }
 
 // Server serves the gateway's HTTP API.
@@ -45,6 +54,8 @@ type Server struct {
 	proc     *pipeline.Processor
 	draining atomic.Bool
 	handler  http.Handler
+	inFlight chan struct{}
+	senders  *senderLimits
 }
 
 // New returns a Server.
@@ -64,10 +75,16 @@ func New(reader *ingest.Reader, proc *pipeline.Processor, opts Options) *Server 
 	if opts.Ready == nil {
 		opts.Ready = func(context.Context) error { return nil }
 	}
-	s := &Server{opts: opts, reader: reader, proc: proc}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 256
+	}
+	s := &Server{opts: opts, reader: reader, proc: proc, inFlight: make(chan struct{}, opts.MaxInFlight)}
+	if opts.SenderRate > 0 {
+		s.senders = newSenderLimits(opts.SenderRate, max(opts.SenderBurst, 1))
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/signals/prometheus", s.instrument("prometheus", s.signals(pipeline.SourcePrometheus, reader.Prometheus)))
-	mux.Handle("/api/v1/signals/kubernetes-event", s.instrument("kubernetes-event", s.signals(pipeline.SourceKubernetesEvent, reader.KubernetesEvent)))
+	mux.Handle("/api/v1/signals/prometheus", s.instrument("prometheus", s.guard(s.signals(pipeline.SourcePrometheus, reader.Prometheus))))
+	mux.Handle("/api/v1/signals/kubernetes-event", s.instrument("kubernetes-event", s.guard(s.signals(pipeline.SourceKubernetesEvent, reader.KubernetesEvent))))
 	mux.Handle("/healthz", s.instrument("healthz", http.HandlerFunc(s.healthz)))
 	mux.Handle("/readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
 	mux.Handle("/metrics", promhttp.HandlerFor(opts.Metrics.Registry, promhttp.HandlerOpts{Registry: opts.Metrics.Registry}))
@@ -75,7 +92,7 @@ func New(reader *ingest.Reader, proc *pipeline.Processor, opts Options) *Server 
 		respond.Write(w, respond.Problem{Type: "https://alertgate.io/problems/not-found", Title: "Not found",
 			Status: http.StatusNotFound, Instance: r.URL.Path, RequestID: requestIDFrom(r.Context())})
 	})))
-	s.handler = s.requestID(s.recover(mux))
+	s.handler = s.requestID(s.recover(stripIdentity(mux)))
 	return s
 }
 
@@ -194,11 +211,21 @@ func reason(p respond.Problem) string {
 		return "body_too_large"
 	case http.StatusUnsupportedMediaType:
 		return "unsupported_media_type"
+	case http.StatusRequestTimeout:
+		return "request_timeout"
 	}
 	return "invalid_payload"
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// stripIdentity drops identity-claiming headers from every request.
+func stripIdentity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.StripIdentityHeaders(r.Header)
+		next.ServeHTTP(w, r)
+	})
+}
 
 type ctxKey struct{}
 
