@@ -22,10 +22,12 @@ type rule struct {
 }
 
 // ksm are the labels of a kube-state-metrics series scraped through
-// kube-prometheus' ServiceMonitor.
+// kube-prometheus' ServiceMonitor, which drops the pod, service, endpoint
+// and namespace of kube-state-metrics itself (the object's own namespace
+// label stays).
 var ksm = [][2]string{
-	{"container", "kube-rbac-proxy-main"}, {"endpoint", "https-main"}, {"instance", "$ip:8443"},
-	{"job", "kube-state-metrics"}, {"prometheus", "monitoring/k8s"}, {"service", "kube-state-metrics"},
+	{"container", "kube-rbac-proxy-main"}, {"instance", "$ip:8443"},
+	{"job", "kube-state-metrics"}, {"prometheus", "monitoring/k8s"},
 }
 
 func with(base [][2]string, extra ...[2]string) [][2]string {
@@ -87,8 +89,7 @@ var rules = []rule{
 		summary:     "Node is not ready.",
 		description: "%[2]s has been unready for more than 15 minutes."},
 	{name: "KubeletTooManyPods", severity: "info", target: "node", clusterScoped: true, group: "kubernetes",
-		labels: [][2]string{{"endpoint", "https-metrics"}, {"instance", "$ip:10250"}, {"job", "kubelet"},
-			{"metrics_path", "/metrics"}, {"prometheus", "monitoring/k8s"}, {"service", "kubelet"}},
+		labels:      [][2]string{{"prometheus", "monitoring/k8s"}},
 		summary:     "Kubelet is running at capacity.",
 		description: "Kubelet '%[2]s' is running at 95.5%% of its Pod capacity."},
 	{name: "NodeFilesystemSpaceFillingUp", severity: "warning", target: "pod", group: "node",
