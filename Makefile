@@ -48,3 +48,10 @@ bench:
 
 clean:
 	rm -rf bin reports
+
+FUZZTIME ?= 30s
+## fuzz: fuzz each parser and the normalizer for FUZZTIME.
+fuzz:
+	go test ./internal/ingest -run '^$$' -fuzz '^FuzzPrometheus$$' -fuzztime $(FUZZTIME)
+	go test ./internal/ingest -run '^$$' -fuzz '^FuzzKubernetesEvent$$' -fuzztime $(FUZZTIME)
+	go test ./internal/normalize -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME)

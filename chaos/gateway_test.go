@@ -21,6 +21,7 @@ import (
 	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/pipeline"
 )
 
 // End-to-end behaviour of the gateway against the real dependencies: the
@@ -65,13 +66,19 @@ func example(t *testing.T, name string) []byte {
 	return b
 }
 
+func envOptions(ns string, configure func(*config.Config), hooks pipeline.Hooks) env.GatewayOptions {
+	return env.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Hooks: hooks}
+}
+
 func startGateway(t *testing.T, ns string, configure func(*config.Config), bin string) *env.Gateway {
 	t.Helper()
 	ctx := context.Background()
 	if err := e.CreateNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	g, err := e.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Bin: bin})
+	o := envOptions(ns, configure, nil)
+	o.Bin = bin
+	g, err := e.StartGateway(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

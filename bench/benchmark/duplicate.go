@@ -1,0 +1,114 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alertgate/gateway/bench/attack"
+	"github.com/alertgate/gateway/bench/traffic"
+	"github.com/alertgate/gateway/internal/config"
+)
+
+// DuplicateConnections is the closed-loop concurrency of the duplicate
+// benchmark.
+const DuplicateConnections = 32
+
+func init() {
+	Register(Benchmark{Name: "duplicate", Description: "duplicate path (Redis only): gateway throughput vs the floor, same Redis, same load", Run: duplicate})
+}
+
+// duplicate alternates closed-loop attacks on the gateway and on the floor
+// (three rounds each, so drift hits both), every signal a repeat from a
+// pool delivered once beforehand. A second gateway configuration, with a
+// status interval of an hour, shows what the status projection (API calls
+// made on behalf of duplicates) costs the request path on this machine.
+func duplicate(ctx context.Context, h *Harness) (*Result, error) {
+	ns, err := h.namespace(ctx, "duplicate")
+	if err != nil {
+		return nil, err
+	}
+	gen, err := traffic.New(traffic.Options{RunID: h.RunID + "-dup", Seed: 1, Pool: 1000})
+	if err != nil {
+		return nil, err
+	}
+	gw, err := h.startGateway(ctx, ns, "bench:dup:"+h.RunID+":", gatewaySpec{name: "gateway", direct: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = gw.Stop() }()
+	quiet, err := h.startGateway(ctx, ns, "bench:dup:"+h.RunID+":", gatewaySpec{name: "gateway-status-1h", direct: true,
+		configure: func(c *config.Config) { c.StatusInterval = config.D(time.Hour) }})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = quiet.Stop() }()
+	fl, err := h.startFloor(ctx, "bench:floor:"+h.RunID+":")
+	if err != nil {
+		return nil, err
+	}
+	defer fl.Stop()
+	// The two gateways share keys and namespace: one warm-up serves both.
+	if err := h.warm(ctx, gen, gw.URL, fl.URL); err != nil {
+		return nil, err
+	}
+	// Let the status projection of the warm-up settle.
+	time.Sleep(2 * time.Second)
+
+	type subject struct {
+		name, url string
+		pid       int
+	}
+	subjects := []subject{{"gateway", gw.URL, gw.PID()}, {"floor", fl.URL, fl.PID()}, {"gateway-status-1h", quiet.URL, quiet.PID()}}
+	runs := map[string][]*attack.Report{}
+	signals := map[string][]float64{}
+	d := h.dur(10 * time.Second)
+	var all []*attack.Report
+	for round := 1; round <= 3; round++ {
+		for _, s := range subjects {
+			before := gen.Stats().Signals
+			r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("%s round %d", s.name, round), Targeter: gen.Targeter([]string{s.url}),
+				Connections: DuplicateConnections, Duration: d, Watch: h.watch(map[int]string{s.pid: s.name})})
+			if err != nil {
+				return nil, err
+			}
+			runs[s.name] = append(runs[s.name], r)
+			signals[s.name] = append(signals[s.name], float64(gen.Stats().Signals-before)/r.Seconds)
+			all = append(all, r)
+		}
+	}
+	res := &Result{Name: "duplicate", Figures: map[string]float64{}, Attacks: all}
+	var rows []string
+	rows = append(rows, "| subject | round | req/s | signals/s | p50 ms | p99 ms | max ms | codes | subject CPU cores | CPU ms/req | peak RSS | all processes (cores) |",
+		"|---|---|---|---|---|---|---|---|---|---|---|---|")
+	med := map[string]float64{}
+	for _, s := range subjects {
+		var tp []float64
+		for i, r := range runs[s.name] {
+			p := proc(r, s.name)
+			rows = append(rows, fmt.Sprintf("| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %v | %.2f | %.3f | %.1f MiB | %s |",
+				s.name, i+1, r.Throughput, signals[s.name][i], r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Codes,
+				p.CPUCores, 1000*p.CPUSeconds/float64(max(r.Requests, 1)), float64(p.PeakRSS)/(1<<20), cpuLine(r)))
+			tp = append(tp, r.SuccessRate)
+		}
+		sort.Float64s(tp)
+		med[s.name] = tp[len(tp)/2]
+	}
+	res.Figures["gateway_rps"] = med["gateway"]
+	res.Figures["floor_rps"] = med["floor"]
+	res.Figures["gateway_status1h_rps"] = med["gateway-status-1h"]
+	res.Figures["ratio"] = med["gateway"] / med["floor"]
+	res.Figures["ratio_status1h"] = med["gateway-status-1h"] / med["floor"]
+	res.Summary = fmt.Sprintf("Median of 3 rounds (2xx/s): gateway **%.0f**, floor **%.0f**: ratio **%.2f×** (goal ≥ 0.7×). "+
+		"With the status projection idle (status interval 1h): %.0f, **%.2f×**.",
+		med["gateway"], med["floor"], res.Figures["ratio"], med["gateway-status-1h"], res.Figures["ratio_status1h"])
+	res.Tables = []string{strings.Join(rows, "\n")}
+	res.Notes = []string{
+		fmt.Sprintf("Closed loop, %d connections, %s per attack, pool of 1000 signals delivered once before (1000 RemediationRequests), then every signal a repeat; webhooks of 1–20 alerts.", DuplicateConnections, d),
+		"Gateway and floor talk to the same redis-server directly (not through Toxiproxy); the gateway's API traffic goes through Toxiproxy, which runs in the load generator's process.",
+		"The load generator, the gateway (or floor), redis-server, kube-apiserver and etcd share the 2 cores: compare CPU ms per request as well as throughput.",
+	}
+	return res, nil
+}
