@@ -30,8 +30,9 @@ const (
 	configGoPath = "internal/config/config.go"
 )
 
-// extraFlags are gateway flags that config.go does not define yet but the
-// chart must support (Sentinel, TLS, auth, load shedding).
+// extraFlags are gateway flags the chart must support whatever config.go
+// says (Sentinel, TLS, auth, load shedding): the test fails if one of them
+// disappears from the chart.
 var extraFlags = []string{
 	"redis-sentinel-master", "redis-sentinel-addrs", "redis-sentinel-password",
 	"tls-cert-file", "tls-key-file",
