@@ -277,7 +277,10 @@ func TestInFlightBound(t *testing.T) {
 // stored.
 func TestHostileRequests(t *testing.T) {
 	const ns = "e2e-hostile"
-	g := startGateway(t, ns, func(c *config.Config) { c.Request.Deadline = config.D(2 * time.Second); c.Dedup.Lease = config.D(3 * time.Second) }, "")
+	g := startGateway(t, ns, func(c *config.Config) {
+		c.Request.Deadline = config.D(2 * time.Second)
+		c.Dedup.Lease = config.D(3 * time.Second)
+	}, "")
 	addr := strings.TrimPrefix(g.URL, "http://")
 	raw := func(req string, pause time.Duration, rest string) string {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
@@ -35,15 +36,24 @@ type State struct {
 	ReadAt    time.Time
 }
 
+// Stores are the verifiers' direct handles on Redis and the API server.
+type Stores struct {
+	Redis redis.Cmdable
+	Kube  client.Reader
+}
+
+// EnvStores are an Env's direct handles.
+func EnvStores(e *env.Env) Stores { return Stores{Redis: e.RDB, Kube: e.Kube} }
+
 // Read snapshots the gateway keys under prefix and the RemediationRequests
 // in namespace.
-func Read(ctx context.Context, e *env.Env, namespace, prefix string) (*State, error) {
-	st, err := ReadRedis(ctx, e, prefix)
+func Read(ctx context.Context, s Stores, namespace, prefix string) (*State, error) {
+	st, err := ReadRedis(ctx, s.Redis, prefix)
 	if err != nil {
 		return nil, err
 	}
 	var list v1alpha1.RemediationRequestList
-	if err := e.Kube.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+	if err := s.Kube.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("check: list resources: %w", err)
 	}
 	st.Resources = list.Items
@@ -52,9 +62,9 @@ func Read(ctx context.Context, e *env.Env, namespace, prefix string) (*State, er
 
 // ReadRedis snapshots the gateway keys under prefix only (for when the API
 // server is down).
-func ReadRedis(ctx context.Context, e *env.Env, prefix string) (*State, error) {
+func ReadRedis(ctx context.Context, rdb redis.Cmdable, prefix string) (*State, error) {
 	st := &State{ReadAt: time.Now()}
-	iter := e.RDB.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var names []string
 	for iter.Next(ctx) {
 		names = append(names, iter.Val())
@@ -63,14 +73,14 @@ func ReadRedis(ctx context.Context, e *env.Env, prefix string) (*State, error) {
 		return nil, fmt.Errorf("check: scan redis: %w", err)
 	}
 	for _, name := range names {
-		h, err := e.RDB.HGetAll(ctx, name).Result()
+		h, err := rdb.HGetAll(ctx, name).Result()
 		if err != nil {
 			return nil, fmt.Errorf("check: read %s: %w", name, err)
 		}
 		if len(h) == 0 {
 			continue // expired between SCAN and HGETALL
 		}
-		ttl, _ := e.RDB.PTTL(ctx, name).Result()
+		ttl, _ := rdb.PTTL(ctx, name).Result()
 		k := Key{Fingerprint: strings.TrimPrefix(name, prefix), State: h["s"], TTL: ttl}
 		k.Bucket, _ = strconv.ParseInt(h["b"], 10, 64)
 		k.Count, _ = strconv.ParseInt(h["n"], 10, 64)

@@ -101,7 +101,7 @@ func runRandom(t *scenario.T, o Options) {
 	time.Sleep(t.Lease + 1500*time.Millisecond)
 
 	t.Phase("history check")
-	st, err := check.Read(t.Ctx, t.Env, t.Namespace, t.KeyPrefix)
+	st, err := check.Read(t.Ctx, t.Stores, t.Namespace, t.KeyPrefix)
 	if err != nil {
 		t.Fatalf("read state: %v", err)
 	}

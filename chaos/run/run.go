@@ -18,6 +18,7 @@ import (
 	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
@@ -134,12 +135,29 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 		t.Expect(false, "create namespace %s: %v", ns, err)
 		return finish(res, t, client)
 	}
+	defer t.RunDeferred()
+	configure := s.Configure
+	if s.Setup != nil {
+		extra, err := s.Setup(t)
+		if err != nil {
+			t.Expect(false, "setup: %v", err)
+			return finish(res, t, client)
+		}
+		configure = func(c *config.Config) {
+			if s.Configure != nil {
+				s.Configure(c)
+			}
+			if extra != nil {
+				extra(c)
+			}
+		}
+	}
 	// Goroutines present before the gateways start are not theirs.
 	e.CloseIdle()
 	baseline := goleak.IgnoreCurrent()
 	for i := 0; i < gws; i++ {
 		g, err := e.StartGateway(ctx, env.GatewayOptions{
-			Namespace: ns, KeyPrefix: prefix, Configure: s.Configure, Hooks: hooksFor(t, bin), Bin: bin,
+			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin,
 		})
 		if err != nil {
 			t.Expect(false, "start gateway %d: %v", i, err)
@@ -160,7 +178,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	}
 	// The final word on I1–I3, whatever the timeline checked on the way.
 	t.Phase("final check")
-	if st, err := check.Read(context.Background(), e, ns, prefix); err == nil {
+	if st, err := check.Read(context.Background(), t.Stores, ns, prefix); err == nil {
 		for _, v := range append(append(check.CheckNoOrphan(st, t.Lease), check.CheckNoLoss(st, client.Records())...), check.CheckNoDuplicate(st)...) {
 			t.Violate(v)
 		}
@@ -168,6 +186,8 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 		t.Expect(false, "read final state: %v", err)
 	}
 	stopAll(t)
+	// What the scenario's Setup started goes before the leak count.
+	t.RunDeferred()
 	for _, g := range t.Gateways {
 		for _, l := range strings.Split(g.Logs.String(), "\n") {
 			if strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) {

@@ -58,7 +58,7 @@ func init() {
 			t.ExpectStatuses(rs, "API server stopped", 503)
 			t.ExpectFast(rs, "API server stopped", 5*time.Second)
 			t.ExpectRetryAfter(rs)
-			rst, err := check.ReadRedis(t.Ctx, t.Env, t.KeyPrefix)
+			rst, err := check.ReadRedis(t.Ctx, t.Stores.Redis, t.KeyPrefix)
 			if err != nil {
 				t.Fatalf("read Redis: %v", err)
 			}

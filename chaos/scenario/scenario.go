@@ -26,6 +26,10 @@ type Scenario struct {
 	// Configure changes the gateways' configuration from the shipped
 	// defaults, e.g. a short deadline to keep the suite fast.
 	Configure func(*config.Config)
+	// Setup, when set, runs before the gateways start and returns a
+	// configuration change for them (e.g. the address of a Redis the
+	// scenario brings); it cleans up with t.Defer.
+	Setup func(t *T) (func(*config.Config), error)
 	// Run is the timeline; it reports through T.
 	Run func(t *T)
 	// Order sorts the catalogue.

@@ -42,6 +42,11 @@ type T struct {
 	KeyPrefix string
 	// Lease is the gateways' reservation lease.
 	Lease time.Duration
+	// Stores are what the checks read: the Env's Redis and API server,
+	// unless the scenario's Setup brought its own Redis.
+	Stores check.Stores
+	// Extra is what a scenario's Setup leaves for its Run.
+	Extra any
 	// Quick asks for the short profile (fewer signals, shorter waits).
 	Quick bool
 	// Logf prints progress.
@@ -58,6 +63,7 @@ type T struct {
 	phase      string
 	seq        int
 	active     map[string]fault.Undo
+	deferred   []func()
 }
 
 // failNow aborts a scenario's Run; the runner recovers it.
@@ -66,7 +72,7 @@ type failNow struct{}
 // NewT is called by the runner.
 func NewT(ctx context.Context, e *env.Env, ns, prefix string, lease time.Duration, c *load.Client) *T {
 	t := &T{Ctx: ctx, Env: e, Namespace: ns, KeyPrefix: prefix, Lease: lease, Client: c, active: map[string]fault.Undo{},
-		Logf: func(string, ...any) {}}
+		Logf: func(string, ...any) {}, Stores: check.EnvStores(e)}
 	t.hooks.Store(&pipeline.Hooks{})
 	return t
 }
@@ -222,6 +228,25 @@ func (t *T) Recoveries() []Recovery {
 	return append([]Recovery(nil), t.recoveries...)
 }
 
+// Defer registers fn to run when the scenario ends (after the final
+// checks), last registered first.
+func (t *T) Defer(fn func()) {
+	t.mu.Lock()
+	t.deferred = append(t.deferred, fn)
+	t.mu.Unlock()
+}
+
+// RunDeferred runs what Defer registered; the runner calls it.
+func (t *T) RunDeferred() {
+	t.mu.Lock()
+	fns := t.deferred
+	t.deferred = nil
+	t.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+}
+
 // Run runs fn, turning a Fatalf into a return.
 func (t *T) Run(fn func(*T)) {
 	defer func() {
@@ -278,7 +303,7 @@ func (t *T) Retry(i int, sigs []load.Signal) load.Record {
 
 // Check reads both stores and checks I1–I4 (I4 only if consistent).
 func (t *T) Check(consistent bool) *check.State {
-	st, err := check.Read(t.Ctx, t.Env, t.Namespace, t.KeyPrefix)
+	st, err := check.Read(t.Ctx, t.Stores, t.Namespace, t.KeyPrefix)
 	if err != nil {
 		t.Fatalf("read state: %v", err)
 	}
@@ -303,7 +328,7 @@ func (t *T) WaitLease() {
 	case <-t.Ctx.Done():
 		t.Fatalf("cancelled")
 	}
-	st, err := check.Read(t.Ctx, t.Env, t.Namespace, t.KeyPrefix)
+	st, err := check.Read(t.Ctx, t.Stores, t.Namespace, t.KeyPrefix)
 	if err != nil {
 		t.Fatalf("read state: %v", err)
 	}

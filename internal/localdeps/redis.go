@@ -33,6 +33,8 @@ type RedisOptions struct {
 	Policy string
 	// Log receives the server's output. Default: discarded.
 	Log *os.File
+	// Args are extra redis-server arguments (e.g. --replicaof).
+	Args []string
 }
 
 // RedisServer is a redis-server process that keeps nothing on disk: a
@@ -99,6 +101,7 @@ func (s *RedisServer) Start(ctx context.Context) error {
 		"--maxmemory", s.opts.MaxMemory, "--maxmemory-policy", s.opts.Policy,
 		"--dir", os.TempDir(), "--dbfilename", fmt.Sprintf("alertgate-%d.rdb", s.port),
 	}
+	args = append(args, s.opts.Args...)
 	cmd := exec.Command(s.opts.Bin, args...)
 	if s.opts.Log != nil {
 		cmd.Stdout, cmd.Stderr = s.opts.Log, s.opts.Log

@@ -1,0 +1,138 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/localdeps"
+)
+
+const sentinelMaster = "alertgate"
+
+func init() {
+	Register(&Scenario{
+		Name: "sentinel-failover",
+		Description: "Redis behind Sentinel (master, replica, 3 sentinels): the master is killed with SIGKILL mid-traffic; " +
+			"the gateways follow the promoted replica within 30 s, no acknowledged signal is lost and none is created twice",
+		Order:    10,
+		Gateways: 2,
+		Setup: func(t *T) (func(*config.Config), error) {
+			g, err := localdeps.StartSentinelGroup(t.Ctx, sentinelMaster)
+			if err != nil {
+				return nil, err
+			}
+			t.Defer(g.Stop)
+			// The checks follow the master too.
+			fc := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: sentinelMaster, SentinelAddrs: g.SentinelAddrs(),
+				Protocol: 2, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+			t.Defer(func() { _ = fc.Close() })
+			t.Stores.Redis = fc
+			t.Extra = g
+			return func(c *config.Config) {
+				c.Redis.Addr = ""
+				c.Redis.SentinelMaster = sentinelMaster
+				c.Redis.SentinelAddrs = g.SentinelAddrs()
+			}, nil
+		},
+		Run: func(t *T) {
+			g := t.Extra.(*localdeps.SentinelGroup)
+			t.Phase("20 alerts through Sentinel, both replicas")
+			first := t.Signals("KubePodCrashLooping", 20)
+			for i, s := range first {
+				t.ExpectStatuses([]load.Record{t.Send(i, []load.Signal{s})}, "healthy", 201)
+			}
+			t.Check(true)
+
+			t.Phase("master killed; senders keep retrying")
+			f := masterKill{g}
+			t.Inject(f)
+			killed := time.Now()
+			during := t.Signals("KubePodCrashLooping", 10)
+			done := make(chan []load.Record)
+			go func() {
+				done <- t.concurrently(len(during), func(i int) load.Record {
+					return t.retryFor(i, during[i:i+1], 40*time.Second)
+				})
+			}()
+			promoted := make(chan time.Duration, 1)
+			go func() {
+				for time.Since(killed) < 40*time.Second {
+					if addr, err := currentMaster(t.Ctx, g); err == nil && addr == g.Replica.Addr() {
+						promoted <- time.Since(killed)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				promoted <- -1
+			}()
+			t.MeasureRecovery(f.String(), killed)
+			t.Note("the Sentinels promoted the replica %s after the kill", (<-promoted).Round(time.Millisecond))
+			for _, r := range <-done {
+				t.ExpectStatuses([]load.Record{r}, "sent during the failover, retried", 201, 202)
+			}
+			if addr, err := currentMaster(t.Ctx, g); err != nil || addr != g.Replica.Addr() {
+				t.Expect(false, "the Sentinels name %s as master (%v), want the promoted replica %s", addr, err, g.Replica.Addr())
+			}
+
+			t.Phase("replay every signal")
+			// Acknowledged fingerprints the replica had not yet received are
+			// gone from Redis; the deterministic names find their resources.
+			for i, s := range append(first, during...) {
+				t.ExpectStatuses([]load.Record{t.Send(i, []load.Signal{s})}, "replay after failover", 202)
+			}
+			st := t.Check(true)
+			for _, s := range append(first, during...) {
+				t.Expect(len(st.ResourcesFor(s)) == 1, "signal %s has %d resources", s.Key(), len(st.ResourcesFor(s)))
+			}
+		},
+	})
+}
+
+// masterKill kills the Sentinel group's master with SIGKILL; it does not
+// come back (the Sentinels promote the replica).
+type masterKill struct{ g *localdeps.SentinelGroup }
+
+func (masterKill) String() string         { return "sentinel-master-kill" }
+func (masterKill) Target() env.Dependency { return env.Redis }
+
+func (f masterKill) Inject(context.Context, *env.Env) (fault.Undo, error) {
+	f.g.Master.Kill()
+	return func(context.Context) error { return nil }, nil
+}
+
+// currentMaster asks a Sentinel for the master's address.
+func currentMaster(ctx context.Context, g *localdeps.SentinelGroup) (string, error) {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: g.SentinelAddrs()[0], Protocol: 2})
+	defer sc.Close()
+	v, err := sc.GetMasterAddrByName(ctx, sentinelMaster).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(v) != 2 {
+		return "", fmt.Errorf("unexpected reply %v", v)
+	}
+	return net.JoinHostPort(v[0], v[1]), nil
+}
+
+// retryFor retries like Alertmanager (backoff doubling from 100 ms to 2 s)
+// until stored or d has passed.
+func (t *T) retryFor(i int, sigs []load.Signal, d time.Duration) load.Record {
+	deadline := time.Now().Add(d)
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		r := t.Client.SendAttempt(t.Ctx, t.Gateways[(i+attempt)%len(t.Gateways)].URL, sigs, attempt)
+		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) || time.Now().Add(backoff).After(deadline) {
+			return r
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
