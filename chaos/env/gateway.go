@@ -37,6 +37,8 @@ type GatewayOptions struct {
 	Configure func(*config.Config)
 	// Hooks are the request path's timing hooks; in-process only.
 	Hooks pipeline.Hooks
+	// WrapCreator wraps the gateway's creator; in-process only.
+	WrapCreator func(pipeline.Creator) pipeline.Creator
 	// Bin runs the gateway as a process from this binary instead of in
 	// this process.
 	Bin string
@@ -78,16 +80,17 @@ func (e *Env) GatewayConfig(o GatewayOptions) config.Config {
 func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	cfg := e.GatewayConfig(o)
 	if o.Bin != "" {
-		if o.Hooks != nil {
-			return nil, errors.New("env: hooks need an in-process gateway")
+		if o.Hooks != nil || o.WrapCreator != nil {
+			return nil, errors.New("env: hooks and creator wrappers need an in-process gateway")
 		}
 		return e.startProcess(ctx, o.Bin, cfg)
 	}
 	logs := &LogBuffer{}
 	a, err := app.New(cfg, app.Deps{
-		RESTConfig: e.ControlPlane.ConfigFor(e.ProxyAddr(Kubernetes)),
-		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Hooks:      o.Hooks,
+		RESTConfig:  e.ControlPlane.ConfigFor(e.ProxyAddr(Kubernetes)),
+		Logger:      slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Hooks:       o.Hooks,
+		WrapCreator: o.WrapCreator,
 	})
 	if err != nil {
 		return nil, err

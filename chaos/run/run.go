@@ -35,6 +35,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logf prints progress. Default: nothing.
 	Logf func(format string, args ...any)
+	// WrapCreator wraps every gateway's creator (in-process only): to run
+	// a deliberately broken gateway against the checkers.
+	WrapCreator func(pipeline.Creator) pipeline.Creator
 	// OnEvent and OnRecord see the timeline and each request as they
 	// happen (live progress).
 	OnEvent  func(scenario.Event)
@@ -118,7 +121,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	gws := max(s.Gateways, o.Gateways)
 	res.Gateways = gws
 	bin := o.GatewayBin
-	if s.InProcess {
+	if s.InProcess || o.WrapCreator != nil {
 		bin = ""
 	}
 	res.InProcess = bin == ""
@@ -157,7 +160,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	baseline := goleak.IgnoreCurrent()
 	for i := 0; i < gws; i++ {
 		g, err := e.StartGateway(ctx, env.GatewayOptions{
-			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin,
+			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin, WrapCreator: o.WrapCreator,
 		})
 		if err != nil {
 			t.Expect(false, "start gateway %d: %v", i, err)

@@ -50,6 +50,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Hooks are test-only timing hooks of the request path.
 	Hooks pipeline.Hooks
+	// WrapCreator, when set, wraps the creator: a test seam, e.g. to build
+	// a deliberately broken gateway that the chaos checkers must catch.
+	WrapCreator func(pipeline.Creator) pipeline.Creator
 }
 
 // App is one gateway.
@@ -136,7 +139,11 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 			log.Debug("status update failed; will retry", "resource", key.String(), "error", err.Error())
 		},
 	})
-	proc, err := pipeline.NewProcessor(store, creator, syncer, pipeline.Options{Window: cfg.Dedup.Window.Duration, Hooks: deps.Hooks})
+	var pc pipeline.Creator = creator
+	if deps.WrapCreator != nil {
+		pc = deps.WrapCreator(creator)
+	}
+	proc, err := pipeline.NewProcessor(store, pc, syncer, pipeline.Options{Window: cfg.Dedup.Window.Duration, Hooks: deps.Hooks})
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err

@@ -1,0 +1,81 @@
+package chaos_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertgate/gateway/chaos/check"
+	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/chaos/random"
+	"github.com/alertgate/gateway/chaos/run"
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// A short random run in CI; `gateway-chaos run --random --duration 2m`
+// runs the long one.
+func TestRandomHistory(t *testing.T) {
+	const seed, d = 42, 20 * time.Second
+	if a, b := random.Describe(random.Schedule(seed, d)), random.Describe(random.Schedule(seed, d)); a != b {
+		t.Fatalf("the same seed gave two schedules:\n%s\n%s", a, b)
+	}
+	res := run.Run(context.Background(), e, random.Scenario(random.Options{Seed: seed, Duration: d}), run.Options{Logf: t.Logf})
+	injected, acked := 0, 0
+	for _, ev := range res.Timeline {
+		if ev.Kind == "inject" {
+			injected++
+		}
+	}
+	for _, r := range res.Records {
+		if r.Acknowledged() {
+			acked += len(r.Signals)
+		}
+	}
+	t.Logf("%d faults, %d requests, %d signals acknowledged, statuses %v", injected, len(res.Records), acked, res.Statuses)
+	if injected < 3 || acked < 200 {
+		t.Errorf("too little happened to mean anything: %d faults, %d acknowledged signals", injected, acked)
+	}
+	for _, v := range res.Violations {
+		t.Error(v)
+	}
+}
+
+// ackFirst is a deliberately broken creator: it answers "created" at once
+// and creates in the background, so a create that then fails is lost.
+type ackFirst struct{ pipeline.Creator }
+
+func (a ackFirst) Create(ctx context.Context, s *pipeline.Signal, name string, n int64) (bool, int64, error) {
+	go func() { _, _, _ = a.Creator.Create(context.WithoutCancel(ctx), s, name, n) }()
+	return true, 0, nil
+}
+
+// The history checker must catch a gateway that acknowledges before it
+// creates, and name the lost signals.
+func TestRandomCatchesAckBeforeCreate(t *testing.T) {
+	const d = 12 * time.Second
+	seed := int64(0)
+	for s := int64(1); s < 1000 && seed == 0; s++ {
+		for _, st := range random.Schedule(s, d) {
+			if _, ok := st.Fault.(fault.Down); ok && st.Fault.Target() == env.Kubernetes {
+				seed = s
+			}
+		}
+	}
+	if seed == 0 {
+		t.Fatal("no seed breaks the API in the schedule")
+	}
+	res := run.Run(context.Background(), e, random.Scenario(random.Options{Seed: seed, Duration: d}),
+		run.Options{WrapCreator: func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} }})
+	var lost []string
+	for _, v := range res.Violations {
+		if v.Invariant == check.NoLoss && strings.Contains(v.Detail, "has no resource") {
+			lost = append(lost, v.Detail)
+		}
+	}
+	if len(lost) == 0 {
+		t.Fatalf("seed %d: the checker did not catch a gateway that acknowledges before creating; violations: %v", seed, res.Violations)
+	}
+	t.Logf("seed %d: the checker named %d lost signals, e.g. %s", seed, len(lost), lost[0])
+}
