@@ -54,8 +54,6 @@ func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 	if err := h.warm(ctx, gen, gw.URL, fl.URL); err != nil {
 		return nil, err
 	}
-	// Let the status projection of the warm-up settle.
-	time.Sleep(2 * time.Second)
 
 	type subject struct {
 		name, url string
@@ -68,6 +66,7 @@ func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 	var all []*attack.Report
 	for round := 1; round <= 3; round++ {
 		for _, s := range subjects {
+			h.settle(ctx)
 			before := gen.Stats().Signals
 			r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("%s round %d", s.name, round), Targeter: gen.Targeter([]string{s.url}),
 				Connections: DuplicateConnections, Duration: d, Watch: h.watch(map[int]string{s.pid: s.name})})

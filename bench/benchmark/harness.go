@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,8 +23,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
@@ -387,14 +384,31 @@ func WriteResult(dir string, r *Result) error {
 	return os.WriteFile(filepath.Join(dir, r.Name+".md"), []byte(r.Markdown()), 0o644)
 }
 
-// freeAddr returns a free loopback address.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// settle waits until the dependencies are idle (kube-apiserver, etcd and
+// redis-server together under a fifth of a core over half a second), at
+// most 30s: work left over from one attack (status projections) must not
+// land in the next one.
+func (h *Harness) settle(ctx context.Context) {
+	w := h.watch(nil)
+	delete(w, os.Getpid())
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		before := map[int]time.Duration{}
+		for p := range w {
+			if s, err := procstat.Read(p); err == nil {
+				before[p] = s.CPU
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+		var used time.Duration
+		for p := range w {
+			if s, err := procstat.Read(p); err == nil {
+				used += s.CPU - before[p]
+			}
+		}
+		if used < 100*time.Millisecond {
+			return
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	h.logf("dependencies still busy after 30s of settling")
 }
-
-var _ = vegeta.ErrNoTargets

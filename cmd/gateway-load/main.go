@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -27,6 +26,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/benchmark"
 	"github.com/alertgate/gateway/bench/floor"
@@ -35,7 +37,11 @@ import (
 	"github.com/alertgate/gateway/internal/app"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() {
+	// The benchmarks' bare controller-runtime clients log nothing.
+	ctrllog.SetLogger(logr.Discard())
+	os.Exit(run(os.Args[1:]))
+}
 
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -411,5 +417,3 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-
-var _ = io.Discard

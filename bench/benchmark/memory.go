@@ -1,0 +1,268 @@
+package benchmark
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alertgate/gateway/bench/attack"
+	"github.com/alertgate/gateway/bench/procstat"
+	"github.com/alertgate/gateway/bench/traffic"
+	"github.com/alertgate/gateway/internal/breaker"
+	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/dedup"
+	"github.com/alertgate/gateway/internal/ingest"
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+func init() {
+	Register(Benchmark{Name: "memory", Description: "Redis bytes per fingerprint; gateway RSS at 1k and 100k active fingerprints", Run: memory})
+	Register(Benchmark{Name: "soak", Description: "5 minutes at a steady rate: gateway RSS over time (flat, no growth)", Run: soak})
+}
+
+// seed commits the gateway's fingerprints of every pool alert in Redis, as
+// the gateway would have after creating their resources, without creating
+// them: 100k creates would take this machine many minutes and the
+// resources are not what is measured.
+func seed(ctx context.Context, h *Harness, gen *traffic.Generator, prefix string) error {
+	st, err := dedup.New(h.Env.RDB, dedup.Options{KeyPrefix: prefix, Breaker: breaker.New(breaker.Options{Failures: 1 << 20})})
+	if err != nil {
+		return err
+	}
+	rd := ingest.New(ingest.Options{})
+	window := config.Default().Dedup.Window.Duration
+	now := time.Now()
+	var claims []pipeline.Claim
+	var settle []pipeline.Settlement
+	flush := func() error {
+		if len(claims) == 0 {
+			return nil
+		}
+		if _, err := st.Claim(ctx, "seed", now, claims); err != nil {
+			return err
+		}
+		if err := st.Settle(ctx, "seed", now, settle); err != nil {
+			return err
+		}
+		claims, settle = claims[:0], settle[:0]
+		return nil
+	}
+	for _, r := range gen.PoolRequests(100) {
+		hr := httptest.NewRequest(http.MethodPost, r.Path, bytes.NewReader(r.Body))
+		hr.Header.Set("Content-Type", "application/json")
+		read := rd.Prometheus
+		if r.Path == traffic.EventPath {
+			read = rd.KubernetesEvent
+		}
+		pr, err := read(httptest.NewRecorder(), hr, now)
+		if err != nil {
+			return err
+		}
+		for i := range pr.Signals {
+			s := &pr.Signals[i]
+			b := pipeline.Bucket(s, window)
+			claims = append(claims, pipeline.Claim{Fingerprint: s.Fingerprint, Bucket: b, Increment: 1})
+			settle = append(settle, pipeline.Settlement{Fingerprint: s.Fingerprint, Bucket: b, Commit: true, Count: 1})
+		}
+		if len(claims) >= 1000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func usedMemory(ctx context.Context, h *Harness) (int64, error) {
+	info, err := h.Env.RDB.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO")
+}
+
+// memory seeds N committed fingerprints, starts a fresh gateway and sends
+// duplicates spread over all N for a while, then reads the gateway's RSS.
+func memory(ctx context.Context, h *Harness) (*Result, error) {
+	ns, err := h.namespace(ctx, "memory")
+	if err != nil {
+		return nil, err
+	}
+	sizes := []int{1000, 100000}
+	d := 30 * time.Second
+	if h.Quick {
+		sizes, d = []int{1000, 10000}, 3*time.Second
+	}
+	res := &Result{Name: "memory", Figures: map[string]float64{}}
+	rows := []string{"| active fingerprints | Redis used_memory growth per fingerprint | MEMORY USAGE of one key | gateway RSS idle | gateway peak RSS under load | gateway RSS at end | requests | signals/s |",
+		"|---|---|---|---|---|---|---|---|"}
+	for _, n := range sizes {
+		gen, err := traffic.New(traffic.Options{RunID: fmt.Sprintf("%s-mem%d", h.RunID, n), Seed: 5, Pool: n})
+		if err != nil {
+			return nil, err
+		}
+		prefix := fmt.Sprintf("bench:mem:%s:%d:", h.RunID, n)
+		before, err := usedMemory(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if err := seed(ctx, h, gen, prefix); err != nil {
+			return nil, err
+		}
+		after, err := usedMemory(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := h.Env.RDB.Keys(ctx, prefix+"*").Result()
+		if err != nil || len(keys) == 0 {
+			return nil, fmt.Errorf("seeded keys: %d, %v", len(keys), err)
+		}
+		usage, err := h.Env.RDB.MemoryUsage(ctx, keys[0]).Result()
+		if err != nil {
+			return nil, err
+		}
+		per := float64(after-before) / float64(len(keys))
+		h.logf("%d fingerprints seeded (%d keys): used_memory +%d B (%.0f B each), MEMORY USAGE %d B", n, len(keys), after-before, per, usage)
+		gw, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "gateway", direct: true})
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Second)
+		idle, _ := procstat.Read(gw.PID())
+		h.settle(ctx)
+		before2 := gen.Stats().Signals
+		r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("duplicates over %d fingerprints", n), Targeter: gen.Targeter([]string{gw.URL}),
+			Connections: DuplicateConnections, Duration: d, Watch: h.watch(map[int]string{gw.PID(): "gateway"})})
+		if err != nil {
+			_ = gw.Stop()
+			return nil, err
+		}
+		sigs := float64(gen.Stats().Signals-before2) / r.Seconds
+		p := proc(r, "gateway")
+		_ = gw.Stop()
+		rows = append(rows, fmt.Sprintf("| %d | %.0f B | %d B | %s | %s | %s | %d (%v) | %.0f |", len(keys), per, usage,
+			procstat.MiB(idle.RSS), procstat.MiB(p.PeakRSS), procstat.MiB(p.EndRSS), r.Requests, r.Codes, sigs))
+		res.Figures[fmt.Sprintf("rss_peak_mib_%d", n)] = float64(p.PeakRSS) / (1 << 20)
+		res.Figures[fmt.Sprintf("redis_bytes_per_fp_%d", n)] = per
+		res.Figures[fmt.Sprintf("memory_usage_key_%d", n)] = float64(usage)
+		res.Attacks = append(res.Attacks, r)
+	}
+	res.Summary = fmt.Sprintf("Gateway peak RSS: **%.1f MiB** at %d active fingerprints, **%.1f MiB** at %d. Redis: **%.0f B** per fingerprint (MEMORY USAGE of one key; `TestMemoryPerFingerprint` in internal/dedup measures 184 B), %.0f B of used_memory growth per fingerprint at %d.",
+		res.Figures[fmt.Sprintf("rss_peak_mib_%d", sizes[0])], sizes[0], res.Figures[fmt.Sprintf("rss_peak_mib_%d", sizes[1])], sizes[1],
+		res.Figures[fmt.Sprintf("memory_usage_key_%d", sizes[1])], res.Figures[fmt.Sprintf("redis_bytes_per_fp_%d", sizes[1])], sizes[1])
+	res.Tables = []string{strings.Join(rows, "\n")}
+	res.Notes = []string{
+		"The fingerprints are committed in Redis by the gateway's own store (dedup.Store.Claim then Settle with commit), computed by the gateway's reader from the very webhooks later sent; their resources are not created (the status projection then finds no resource: a GET answered 404 per fingerprint per second).",
+		fmt.Sprintf("A fresh gateway per size; %s closed loop with %d connections of duplicates spread uniformly over all the fingerprints; peak RSS is VmHWM reset at the start of the attack.", d, DuplicateConnections),
+		"used_memory growth includes the main and expires dictionaries' entries and their growth slack (the dictionaries double in size).",
+	}
+	return res, nil
+}
+
+// soak runs a steady rate for 5 minutes and follows the gateway's RSS.
+func soak(ctx context.Context, h *Harness) (*Result, error) {
+	ns, err := h.namespace(ctx, "soak")
+	if err != nil {
+		return nil, err
+	}
+	gen, err := traffic.New(traffic.Options{RunID: h.RunID + "-soak", Seed: 6, Pool: 1000, NewRatio: 0.005, EventRatio: 0.1})
+	if err != nil {
+		return nil, err
+	}
+	gw, err := h.startGateway(ctx, ns, "bench:soak:"+h.RunID+":", gatewaySpec{name: "gateway", direct: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = gw.Stop() }()
+	if err := h.warm(ctx, gen, gw.URL); err != nil {
+		return nil, err
+	}
+	h.settle(ctx)
+	d := 5 * time.Minute
+	if h.Quick {
+		d = 30 * time.Second
+	}
+	const rate = 200
+	r, err := h.run(ctx, attack.Options{Name: "soak", Targeter: gen.Targeter([]string{gw.URL}), Rate: rate, Connections: 64, Duration: d,
+		KeepRSS: true, Watch: h.watch(map[int]string{gw.PID(): "gateway"})})
+	if err != nil {
+		return nil, err
+	}
+	p := proc(r, "gateway")
+	// Mean RSS per minute, and the slope over everything after the first
+	// minute (least squares).
+	type minute struct {
+		sum, max int64
+		n        int
+	}
+	var mins []minute
+	var xs, ys []float64
+	for _, s := range p.RSS {
+		m := int(s.T / 60)
+		for len(mins) <= m {
+			mins = append(mins, minute{})
+		}
+		mins[m].sum += s.RSS
+		mins[m].n++
+		mins[m].max = max(mins[m].max, s.RSS)
+		if s.T >= 60 || h.Quick {
+			xs = append(xs, s.T/60)
+			ys = append(ys, float64(s.RSS)/(1<<20))
+		}
+	}
+	slope := leastSquares(xs, ys)
+	rows := []string{"| minute | mean RSS | max RSS | samples |", "|---|---|---|---|"}
+	for i, m := range mins {
+		if m.n == 0 {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %d | %s | %s | %d |", i+1, procstat.MiB(m.sum/int64(m.n)), procstat.MiB(m.max), m.n))
+	}
+	res := &Result{Name: "soak", Figures: map[string]float64{"slope_mib_per_min": slope, "peak_rss_mib": float64(p.PeakRSS) / (1 << 20),
+		"start_rss_mib": float64(p.StartRSS) / (1 << 20), "end_rss_mib": float64(p.EndRSS) / (1 << 20)}, Attacks: []*attack.Report{r}}
+	res.Summary = fmt.Sprintf("%s at %d webhooks/s (%d requests, codes %v): gateway RSS %s at the start, %s at the end, peak %s; slope after the first minute **%+.2f MiB/min**. p50 %.2f ms, p99 %.2f ms. Gateway CPU %.2f cores.",
+		d, rate, r.Requests, r.Codes, procstat.MiB(p.StartRSS), procstat.MiB(p.EndRSS), procstat.MiB(p.PeakRSS), slope, r.Latency.P50, r.Latency.P99, p.CPUCores)
+	res.Tables = []string{strings.Join(rows, "\n")}
+	res.Notes = []string{
+		"Pool of 1000 alerts and 1000 Warning Events delivered once before; then 90% webhooks of 1–20 alerts and 10% Events, 0.5% of the signals new (each creates a resource), the rest duplicates.",
+		"RSS (VmRSS of /proc/PID/status) sampled every 250ms; the raw series is in soak.json.",
+		"CPU over the run: " + cpuLine(r) + ".",
+	}
+	// The samples are long; keep only the gateway's series in the JSON.
+	for i := range r.Processes {
+		if r.Processes[i].Name != "gateway" {
+			r.Processes[i].RSS = nil
+		}
+	}
+	return res, nil
+}
+
+func leastSquares(xs, ys []float64) float64 {
+	n := float64(len(xs))
+	if n < 2 {
+		return math.NaN()
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+		sxx += xs[i] * xs[i]
+		sxy += xs[i] * ys[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return math.NaN()
+	}
+	return (n*sxy - sx*sy) / den
+}

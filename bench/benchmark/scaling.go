@@ -1,0 +1,95 @@
+package benchmark
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alertgate/gateway/bench/attack"
+	"github.com/alertgate/gateway/bench/traffic"
+	"github.com/alertgate/gateway/chaos/env"
+)
+
+func init() {
+	Register(Benchmark{Name: "scaling", Description: "duplicate-path throughput and p99 at 1, 10, 50, 200 connections; 1 vs 2 replicas", Run: scaling})
+}
+
+func scaling(ctx context.Context, h *Harness) (*Result, error) {
+	ns, err := h.namespace(ctx, "scaling")
+	if err != nil {
+		return nil, err
+	}
+	gen, err := traffic.New(traffic.Options{RunID: h.RunID + "-scale", Seed: 7, Pool: 1000})
+	if err != nil {
+		return nil, err
+	}
+	prefix := "bench:scale:" + h.RunID + ":"
+	gw1, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "gateway", direct: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = gw1.Stop() }()
+	if err := h.warm(ctx, gen, gw1.URL); err != nil {
+		return nil, err
+	}
+	d := h.dur(10 * time.Second)
+	rows := []string{"| replicas | connections | req/s (2xx) | signals/s | p50 ms | p99 ms | max ms | non-2xx | gateway CPU cores | CPU ms/req | all processes (cores) |",
+		"|---|---|---|---|---|---|---|---|---|---|---|"}
+	res := &Result{Name: "scaling", Figures: map[string]float64{}}
+	one := func(gws []*env.Gateway, conns int) error {
+		h.settle(ctx)
+		var urls []string
+		watch := map[int]string{}
+		for i, g := range gws {
+			urls = append(urls, g.URL)
+			watch[g.PID()] = fmt.Sprintf("gateway-%d", i+1)
+		}
+		before := gen.Stats().Signals
+		r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("%d replica(s), %d connections", len(gws), conns), Targeter: gen.Targeter(urls),
+			Connections: conns, Duration: d, Watch: h.watch(watch)})
+		if err != nil {
+			return err
+		}
+		sigs := float64(gen.Stats().Signals-before) / r.Seconds
+		gwCPU, gwSec := 0.0, 0.0
+		for _, p := range r.Processes {
+			if strings.HasPrefix(p.Name, "gateway-") {
+				gwCPU += p.CPUCores
+				gwSec += p.CPUSeconds
+			}
+		}
+		rows = append(rows, fmt.Sprintf("| %d | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %.3f | %s |", len(gws), conns, r.SuccessRate, sigs,
+			r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Requests-r.Success, gwCPU, 1000*gwSec/float64(max(r.Requests, 1)), cpuLine(r)))
+		res.Figures[fmt.Sprintf("rps_r%d_c%d", len(gws), conns)] = r.SuccessRate
+		res.Figures[fmt.Sprintf("p99_ms_r%d_c%d", len(gws), conns)] = r.Latency.P99
+		res.Attacks = append(res.Attacks, r)
+		return nil
+	}
+	for _, c := range []int{1, 10, 50, 200} {
+		if err := one([]*env.Gateway{gw1}, c); err != nil {
+			return nil, err
+		}
+	}
+	gw2, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "gateway-2", direct: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = gw2.Stop() }()
+	for _, c := range []int{50, 200} {
+		if err := one([]*env.Gateway{gw1, gw2}, c); err != nil {
+			return nil, err
+		}
+	}
+	res.Summary = fmt.Sprintf("Duplicate path, closed loop: %.0f / %.0f / %.0f / %.0f req/s at 1 / 10 / 50 / 200 connections (p99 %.1f / %.1f / %.1f / %.1f ms); "+
+		"2 replicas at 50 connections: %.0f req/s (1 replica: %.0f).",
+		res.Figures["rps_r1_c1"], res.Figures["rps_r1_c10"], res.Figures["rps_r1_c50"], res.Figures["rps_r1_c200"],
+		res.Figures["p99_ms_r1_c1"], res.Figures["p99_ms_r1_c10"], res.Figures["p99_ms_r1_c50"], res.Figures["p99_ms_r1_c200"],
+		res.Figures["rps_r2_c50"], res.Figures["rps_r1_c50"])
+	res.Tables = []string{strings.Join(rows, "\n")}
+	res.Notes = []string{
+		fmt.Sprintf("%s per point, pool of 1000 signals delivered once before, then every signal a repeat; webhooks of 1–20 alerts; gateways reach Redis directly.", d),
+		"With 2 replicas the load is spread round-robin; both share Redis, the key prefix and the namespace.",
+	}
+	return res, nil
+}
