@@ -57,6 +57,9 @@ func (o *Options) setDefaults() {
 type Store struct {
 	rdb  redis.UniversalClient
 	opts Options
+	// leaseMs and windowMs are script arguments boxed once, not once per
+	// fingerprint.
+	leaseMs, windowMs any
 }
 
 var _ pipeline.Deduper = (*Store)(nil)
@@ -70,7 +73,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.Lease > 30*time.Second {
 		return nil, fmt.Errorf("dedup: lease %s exceeds 30s", opts.Lease)
 	}
-	return &Store{rdb: rdb, opts: opts}, nil
+	return &Store{rdb: rdb, opts: opts, leaseMs: opts.Lease.Milliseconds(), windowMs: opts.Window.Milliseconds()}, nil
 }
 
 // Key returns the Redis key of a fingerprint.
@@ -84,22 +87,29 @@ func (s *Store) Breaker() *breaker.Breaker { return s.opts.Breaker }
 
 // Claim implements pipeline.Deduper.
 func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims []pipeline.Claim) ([]pipeline.ClaimResult, error) {
-	nowS := now.Unix()
-	cmds, err := s.runScripts(ctx, "claim", claimScript, len(claims), func(i int) (string, []any) {
-		c := claims[i]
-		peek := "0"
+	// ARGV of every claim is a window of one slice, and the arguments
+	// common to the batch are boxed once: a batch's arguments cost one
+	// allocation plus one per bucket, not seven per fingerprint.
+	const nargs = 7
+	tok, nowS := any(token), any(now.Unix())
+	argv := make([]any, nargs*len(claims))
+	for i, c := range claims {
+		a := argv[nargs*i : nargs*(i+1)]
+		a[0], a[1], a[2], a[3], a[4], a[5], a[6] = tok, nowS, s.leaseMs, s.windowMs, c.Bucket, c.Increment, "0"
 		if c.Peek {
-			peek = "1"
+			a[6] = "1"
 		}
-		return c.Fingerprint, []any{token, nowS, s.opts.Lease.Milliseconds(), s.opts.Window.Milliseconds(), c.Bucket, c.Increment, peek}
+	}
+	cmds, err := s.runScripts(ctx, "claim", claimScript, len(claims), func(i int) (string, []any) {
+		return claims[i].Fingerprint, argv[nargs*i : nargs*(i+1) : nargs*(i+1)]
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]pipeline.ClaimResult, len(claims))
 	for i, cmd := range cmds {
-		v, err := cmd.Int64Slice()
-		if err != nil || len(v) != 4 {
+		var v [4]int64
+		if err := int64s(cmd, v[:]); err != nil {
 			return nil, s.classify("claim", fmt.Errorf("unexpected reply %v: %w", cmd.Val(), err))
 		}
 		out[i] = pipeline.ClaimResult{State: pipeline.ClaimState(v[0]), Count: v[1], Bucket: v[2]}
@@ -108,6 +118,34 @@ func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims [
 		}
 	}
 	return out, nil
+}
+
+// int64s reads a script's array reply of exactly len(dst) integers into
+// dst, as go-redis' Cmd.Int64Slice does (integers, or decimal strings) but
+// without allocating a slice per reply.
+func int64s(cmd *redis.Cmd, dst []int64) error {
+	vals, err := cmd.Slice()
+	if err != nil {
+		return err
+	}
+	if len(vals) != len(dst) {
+		return fmt.Errorf("%d elements, want %d", len(vals), len(dst))
+	}
+	for i, v := range vals {
+		switch v := v.(type) {
+		case int64:
+			dst[i] = v
+		case string:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return err
+			}
+			dst[i] = n
+		default:
+			return fmt.Errorf("redis: unexpected type=%T for Int64", v)
+		}
+	}
+	return nil
 }
 
 // Settle implements pipeline.Deduper.
@@ -186,11 +224,14 @@ func (s *Store) runIdempotent(ctx context.Context, op string, script *redis.Scri
 // NOSCRIPT reply means the script did not run.
 func (s *Store) runScripts(ctx context.Context, op string, script *redis.Script, n int, args func(i int) (string, []any)) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, n)
+	// One slice backs every command's KEYS.
+	keys := make([]string, n)
 	err := s.call(ctx, op, func(ctx context.Context) error {
 		pipe := s.rdb.Pipeline()
 		for i := range n {
 			key, a := args(i)
-			cmds[i] = script.EvalSha(ctx, pipe, []string{s.Key(key)}, a...)
+			keys[i] = s.Key(key)
+			cmds[i] = script.EvalSha(ctx, pipe, keys[i:i+1:i+1], a...)
 		}
 		_, err := pipe.Exec(ctx)
 		if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -199,8 +240,8 @@ func (s *Store) runScripts(ctx context.Context, op string, script *redis.Script,
 		pipe = s.rdb.Pipeline()
 		for i, c := range cmds {
 			if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-				key, a := args(i)
-				cmds[i] = script.Eval(ctx, pipe, []string{s.Key(key)}, a...)
+				_, a := args(i)
+				cmds[i] = script.Eval(ctx, pipe, keys[i:i+1:i+1], a...)
 			}
 		}
 		_, err = pipe.Exec(ctx)

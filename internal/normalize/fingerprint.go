@@ -27,7 +27,11 @@ const fingerprintVersion = "alertgate.fingerprint/v1"
 // distinct. Severity, annotations and times are not part of it: a change of
 // severity or message is the same problem, seen again.
 func Fingerprint(s *pipeline.Signal) string {
-	b := make([]byte, 0, 160)
+	// The tuple is built in a buffer on the stack (it is under 256 bytes
+	// unless the names are long), and the digest hex-encoded in another:
+	// the returned string is the only allocation.
+	var buf [256]byte
+	b := buf[:0]
 	b = netstring(b, fingerprintVersion)
 	b = netstring(b, string(s.Source))
 	b = netstring(b, s.Name)
@@ -50,7 +54,9 @@ func Fingerprint(s *pipeline.Signal) string {
 		b = netstring(b, "")
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 func netstring(b []byte, s string) []byte {

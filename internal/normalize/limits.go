@@ -14,6 +14,9 @@ type Limits struct {
 	MaxPayload int
 }
 
+// maxKey bounds label and annotation names, in bytes.
+const maxKey = 317
+
 // TruncatedMarker ends every value the gateway shortened.
 const TruncatedMarker = "…[truncated]"
 
@@ -43,13 +46,27 @@ func truncate(s string, max int) string {
 	return s[:cut] + TruncatedMarker
 }
 
+// boundMap returns m with its keys bounded to 317 bytes and its values to
+// max. When nothing needs shortening, which is nearly always, it returns m
+// itself rather than a copy: the maps come from a freshly decoded payload
+// and nothing modifies them afterwards.
 func boundMap(m map[string]string, max int) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
+	within := true
+	for k, v := range m {
+		if len(k) > maxKey || len(v) > max {
+			within = false
+			break
+		}
+	}
+	if within {
+		return m
+	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[truncate(k, 317)] = truncate(v, max)
+		out[truncate(k, maxKey)] = truncate(v, max)
 	}
 	return out
 }

@@ -16,7 +16,13 @@ func ResourceName(fingerprint string, bucket int64) string {
 	if len(fp) > 32 {
 		fp = fp[:32]
 	}
-	return "rr-" + fp + "-" + strconv.FormatInt(bucket, 36)
+	// Built in a stack buffer: the returned string is the only allocation.
+	var buf [64]byte
+	b := append(buf[:0], "rr-"...)
+	b = append(b, fp...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, bucket, 36)
+	return string(b)
 }
 
 // Bucket is the naming window a signal's occurrence falls in: its firing

@@ -67,6 +67,8 @@ type group struct {
 	res     ClaimResult
 	created bool
 	err     error
+	// first backs indexes for the usual single occurrence.
+	first [1]int
 }
 
 // Process handles every signal of req. On error, Result is empty and the
@@ -74,7 +76,8 @@ type group struct {
 // (500).
 func (p *Processor) Process(ctx context.Context, req *Request) (*Result, error) {
 	res := &Result{Outcomes: make([]Outcome, len(req.Signals)), Ignored: req.Ignored}
-	var firing, resolved []int
+	firing := make([]int, 0, len(req.Signals))
+	var resolved []int
 	for i := range req.Signals {
 		if req.Signals[i].Resolved {
 			resolved = append(resolved, i)
@@ -98,7 +101,11 @@ func (p *Processor) Process(ctx context.Context, req *Request) (*Result, error) 
 func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, res *Result) error {
 	now := p.opts.Now()
 	groups := p.group(req, idx)
-	fps := make([]string, len(groups))
+	// The hooks' fingerprints are only made when there are hooks.
+	var fps []string
+	if p.opts.Hooks != nil {
+		fps = make([]string, len(groups))
+	}
 	claims := make([]Claim, len(groups))
 	// Peek while the API is known to be down: duplicates are still counted
 	// and acknowledged, but nothing is reserved that could not be created.
@@ -106,7 +113,9 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	for i, g := range groups {
 		g.claim.Peek = peek
 		claims[i] = g.claim
-		fps[i] = g.sig.Fingerprint
+		if fps != nil {
+			fps[i] = g.sig.Fingerprint
+		}
 	}
 	token := newToken()
 	results, err := p.dedup.Claim(ctx, token, now, claims)
@@ -211,16 +220,40 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	return nil
 }
 
+// smallBatch is the batch size up to which grouping compares fingerprints
+// directly instead of building a map.
+const smallBatch = 16
+
 // group merges the signals of a batch by fingerprint, keeping request order.
+// The groups live in one slice allocated up front (it never grows, so the
+// pointers stay valid).
 func (p *Processor) group(req *Request, idx []int) []*group {
-	byFP := make(map[string]*group, len(idx))
+	store := make([]group, 0, len(idx))
 	groups := make([]*group, 0, len(idx))
+	var byFP map[string]*group
+	if len(idx) > smallBatch {
+		byFP = make(map[string]*group, len(idx))
+	}
 	for _, i := range idx {
 		s := &req.Signals[i]
-		g := byFP[s.Fingerprint]
+		var g *group
+		if byFP != nil {
+			g = byFP[s.Fingerprint]
+		} else {
+			for _, h := range groups {
+				if h.sig.Fingerprint == s.Fingerprint {
+					g = h
+					break
+				}
+			}
+		}
 		if g == nil {
-			g = &group{sig: s, claim: Claim{Fingerprint: s.Fingerprint, Bucket: Bucket(s, p.opts.Window)}}
-			byFP[s.Fingerprint] = g
+			store = append(store, group{sig: s, claim: Claim{Fingerprint: s.Fingerprint, Bucket: Bucket(s, p.opts.Window)}})
+			g = &store[len(store)-1]
+			g.indexes = g.first[:0]
+			if byFP != nil {
+				byFP[s.Fingerprint] = g
+			}
 			groups = append(groups, g)
 		}
 		g.indexes = append(g.indexes, i)
