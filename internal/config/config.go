@@ -212,6 +212,21 @@ func (c *Config) options() []option {
 	}
 }
 
+// Flag describes one option for documentation.
+type Flag struct {
+	Name, Env, Default, Usage string
+}
+
+// Flags lists every option with its default.
+func Flags() []Flag {
+	c := Default()
+	var out []Flag
+	for _, o := range c.options() {
+		out = append(out, Flag{Name: o.name, Env: EnvName(o.name), Default: o.value.String(), Usage: o.usage})
+	}
+	return out
+}
+
 // EnvName is the environment variable of a flag: ALERTGATE_ + upper case,
 // dashes as underscores.
 func EnvName(flagName string) string {

@@ -70,3 +70,17 @@ func TestArgsRoundTrip(t *testing.T) {
 		t.Fatalf("Args did not round-trip:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// The README's configuration table must list every option, so that a new
+// flag cannot go undocumented.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range Flags() {
+		if !strings.Contains(string(b), "`--"+f.Name+"`") {
+			t.Errorf("README.md does not document --%s", f.Name)
+		}
+	}
+}
