@@ -113,7 +113,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	e.RDB = redis.NewClient(&redis.Options{Addr: e.Redis.Addr(), ClientName: "alertgate-chaos", MaxRetries: -1,
 		DialTimeout: time.Second, ReadTimeout: 5 * time.Second, ContextTimeoutEnabled: true, DialerRetries: 1, Protocol: 2})
-	// Toxiproxy logs a line per connection: keep it quiet.
+	// Toxiproxy logs a line per connection, and some toxics log through
+	// zerolog's global logger: keep both quiet.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	e.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	for dep, upstream := range map[Dependency]string{Redis: e.Redis.Addr(), Kubernetes: e.ControlPlane.APIServerAddr()} {
 		p := toxiproxy.NewProxy(e.toxi, string(dep), "127.0.0.1:0", upstream)

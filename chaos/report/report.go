@@ -149,7 +149,7 @@ func Markdown(r *Report) string {
 		verdict = "FAILED — see the violations below"
 	}
 	fmt.Fprintf(&b, "# Chaos report: %s\n\n", verdict)
-	fmt.Fprintf(&b, "%s run, seed %d, %d scenario(s) in %s on %d CPUs (%s, gateway %s), %s.\n\n",
+	fmt.Fprintf(&b, "Mode %s, seed %d: %d scenario(s) in %s on %d CPUs (%s, gateway %s), %s.\n\n",
 		r.Mode, r.Seed, len(r.Scenarios), r.Duration.Round(time.Second), r.Machine.CPUs, r.Machine.GoVersion, r.Machine.Gateway,
 		r.Generated.Format(time.RFC3339))
 	b.WriteString("| scenario | verdict | I1 orphan | I2 loss | I3 duplicate | I4 consistent | leaks | 503/504 p50 / p99 | recovery | requests |\n")
@@ -213,6 +213,8 @@ func ms(d time.Duration) string {
 		return "–"
 	case d < time.Millisecond:
 		return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 	case d < 10*time.Second:
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	}

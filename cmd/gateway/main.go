@@ -119,8 +119,8 @@ Send a sample Alertmanager webhook:
 
 See the resources it created:
 
-  KUBECONFIG=%[4]s kubectl get remediationrequests -n %[3]s
-  (or: go run ./cmd/rrctl --kubeconfig %[4]s)
+  go run ./cmd/rrctl --kubeconfig %[4]s -n %[3]s
+  (or: KUBECONFIG=%[4]s kubectl get remediationrequests -n %[3]s)
 
 Stop with Ctrl-C.
 
