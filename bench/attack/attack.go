@@ -215,8 +215,12 @@ type Report struct {
 	BytesIn     uint64            `json:"bytesIn"`
 	BytesOut    uint64            `json:"bytesOut"`
 	Processes   []procstat.Usage  `json:"processes,omitempty"`
-	Samples     []Sample          `json:"samples,omitempty"`
-	byCode      map[int][]time.Duration
+	// MachineCores is the average number of busy cores of the whole
+	// machine during the attack (from /proc/stat): more than the watched
+	// processes' sum means other work shared the CPU.
+	MachineCores float64  `json:"machineCores"`
+	Samples      []Sample `json:"samples,omitempty"`
+	byCode       map[int][]time.Duration
 }
 
 // Run attacks until Duration, MaxRequests, ctx or the targeter (returning
@@ -252,6 +256,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		watch = procstat.NewWatch(pids, o.Watch, 0, o.KeepRSS)
 		watch.Start()
 	}
+	machine, _ := procstat.ReadMachine()
 	r := &Report{Name: o.Name, Start: time.Now(), Rate: o.Rate, Connections: o.Connections,
 		Codes: map[int]int{}, Errors: map[string]int{}, ByCode: map[int]Quantiles{}, byCode: map[int][]time.Duration{}}
 	var all []time.Duration
@@ -294,6 +299,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if watch != nil {
 		r.Processes = watch.Stop()
 	}
+	r.MachineCores = machine.CoresSince()
 	if !first.IsZero() {
 		r.Start = first
 		r.Seconds = last.Sub(first).Seconds()
@@ -356,6 +362,13 @@ func (r *Report) Text() string {
 	}
 	for e, n := range r.Errors {
 		fmt.Fprintf(&b, "  error x%d: %s\n", n, e)
+	}
+	if len(r.Processes) > 0 {
+		sum := 0.0
+		for _, p := range r.Processes {
+			sum += p.CPUCores
+		}
+		fmt.Fprintf(&b, "  machine: %.2f cores busy, %.2f of them outside the watched processes\n", r.MachineCores, max(r.MachineCores-sum, 0))
 	}
 	for _, p := range r.Processes {
 		if p.Err != "" {

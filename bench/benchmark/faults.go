@@ -68,8 +68,9 @@ func failFast(ctx context.Context, h *Harness) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		injected := time.Now()
 		r, err := h.run(ctx, attack.Options{Name: o.name, Targeter: gen.Targeter([]string{gw.URL}), Rate: 200, Connections: 64,
-			Duration: h.dur(5 * time.Second), Timeout: 20 * time.Second, Watch: map[int]string{gw.PID(): "gateway"}})
+			Duration: h.dur(5 * time.Second), Timeout: 20 * time.Second, Watch: map[int]string{gw.PID(): "gateway"}, KeepSamples: true})
 		uerr := undo(ctx)
 		if err != nil {
 			return nil, err
@@ -90,6 +91,18 @@ func failFast(ctx context.Context, h *Harness) (*Result, error) {
 				other[c] = n
 			}
 		}
+		// When did the answers that were not 503 start, after the fault?
+		var lastOther time.Duration
+		for _, s := range r.Samples {
+			if s.Code != http.StatusServiceUnavailable {
+				lastOther = max(lastOther, s.Start.Sub(injected))
+			}
+		}
+		if len(other) > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s: the %v answers that were not 503 were all to requests started within %s of the fault's injection.",
+				o.name, other, lastOther.Round(time.Millisecond)))
+		}
+		r.Samples = nil
 		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %v | %.2f | %.2f | %.2f | %.2f | %.2f |", o.name, r.Requests, r.Codes[503], other,
 			q.P50, q.P95, q.P99, q.Max, proc(r, "gateway").CPUCores))
 		res.Figures[fmt.Sprintf("p99_ms_%d", i)] = q.P99
@@ -145,7 +158,7 @@ func recovery(ctx context.Context, h *Harness) (*Result, error) {
 	}
 	res := &Result{Name: "recovery", Figures: map[string]float64{}}
 	rows := []string{"| outage | trial | heal took ms | heal → first 201 ms | heal done → first 201 ms | anchor: heal → first bare Create ms (separate trial) | 503s during outage |", "|---|---|---|---|---|---|---|"}
-	worst := 0.0
+	worst, worstFromStart := 0.0, 0.0
 	trials := 3
 	if h.Quick {
 		trials = 1
@@ -212,9 +225,11 @@ func recovery(ctx context.Context, h *Harness) (*Result, error) {
 			if first.IsZero() {
 				return nil, fmt.Errorf("%s trial %d: no 201 within 5s of the heal", o.name, t)
 			}
+			r.Samples = nil
 			after := ms(first.Sub(healStart))
 			afters = append(afters, after)
 			worst = max(worst, ms(first.Sub(healDone)))
+			worstFromStart = max(worstFromStart, after)
 			// The anchor: the same outage without gateway traffic, a
 			// bare client retrying one Create from the moment of the heal.
 			h.settle(ctx)
@@ -246,12 +261,13 @@ func recovery(ctx context.Context, h *Harness) (*Result, error) {
 		}
 	}
 	res.Figures["worst_after_heal_done_ms"] = worst
-	res.Summary = fmt.Sprintf("Worst time from the dependency being back (heal returned) to the first 201: **%.0f ms** (goal ≤ 2 s).", worst)
+	res.Figures["worst_after_heal_start_ms"] = worstFromStart
+	res.Summary = fmt.Sprintf("Worst time from the dependency being back (heal returned) to the first 201: **%.0f ms** (goal ≤ 2 s); worst from the start of the heal: %.0f ms.", worst, worstFromStart)
 	res.Tables = []string{strings.Join(rows, "\n")}
 	res.Notes = []string{
 		"100 one-alert webhooks of new signals per second through the Toxiproxy proxies; outage from t=1s to t=4s; default configuration (breaker opens after 3 failures for 1s, then lets one probe through).",
-		"'heal took' is the time the heal itself takes: enabling a proxy is instant; starting kube-apiserver again returns once it answers /healthz.",
-		"Anchor: the same outage again without gateway traffic; from the moment of the heal a bare controller-runtime client (same proxy, 5s timeout per try) retries one Create every 20ms; its first success is when the API server itself takes RemediationRequest writes again.",
+		"'heal took' is the time the heal itself takes: enabling a proxy is instant; starting kube-apiserver again returns once envtest's readiness polling sees it healthy, which can be after it already serves writes (a negative 'heal done → first 201').",
+		"Anchor: the same outage again without gateway traffic; from the moment of the heal a bare controller-runtime client (same proxy, 1s timeout per try) retries one Create every 20ms; its first success is when the API server itself takes RemediationRequest writes again.",
 	}
 	return res, nil
 }
@@ -259,8 +275,9 @@ func recovery(ctx context.Context, h *Harness) (*Result, error) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // firstBareCreate creates one object through the proxy with a bare client,
-// retrying every 20ms for at most 15s (each try bounded by the gateway's
-// 5s API timeout), and returns when it first succeeded: the API server's
+// retrying every 20ms for at most 15s (each try bounded by 1s: a try sent
+// while the API server starts may hang), and returns when it first
+// succeeded: the API server's
 // own readiness for a RemediationRequest write, the anchor of the
 // gateway's recovery.
 func firstBareCreate(ctx context.Context, c client.Client, ns, name string) time.Time {
@@ -271,7 +288,7 @@ func firstBareCreate(ctx context.Context, c client.Client, ns, name string) time
 			Spec: v1alpha1.RemediationRequestSpec{Fingerprint: strings.Repeat("a", 64), SignalName: "Anchor", Severity: "info",
 				Source: "prometheus", FiringTime: metav1.Now(), ReceivedTime: metav1.Now()},
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := c.Create(cctx, obj)
 		cancel()
 		if err == nil || apierrors.IsAlreadyExists(err) {

@@ -274,3 +274,42 @@ func (w *Watch) Stop() []Usage {
 
 // MiB formats bytes as mebibytes.
 func MiB(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// Machine is the CPU time of the whole machine (all cores) from /proc/stat.
+type Machine struct {
+	At   time.Time
+	Busy time.Duration // user, nice, system, irq, softirq, steal
+}
+
+// ReadMachine returns the machine's busy CPU time so far.
+func ReadMachine() (Machine, error) {
+	m := Machine{At: time.Now()}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m, fmt.Errorf("procstat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return m, errors.New("procstat: malformed /proc/stat")
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("procstat: /proc/stat: %w", err)
+		}
+		busy += n
+	}
+	m.Busy = time.Duration(busy) * time.Second / clockTick
+	return m, nil
+}
+
+// CoresSince returns the cores the machine kept busy on average since m.
+func (m Machine) CoresSince() float64 {
+	now, err := ReadMachine()
+	if err != nil || !now.At.After(m.At) {
+		return 0
+	}
+	return (now.Busy - m.Busy).Seconds() / now.At.Sub(m.At).Seconds()
+}

@@ -335,6 +335,7 @@ func runBench(ctx context.Context, args []string) error {
 	out := fs.String("out", "docs/benchmarks", "directory for NAME.json, NAME.md and profiles")
 	bin := fs.String("gateway-bin", "", "gateway binary (default: go build ./cmd/gateway)")
 	quick := fs.Bool("quick", false, "shorten every benchmark (a smoke run, not a measurement)")
+	compareBin := fs.String("compare-bin", "", "for the compare benchmark: the gateway binary built before a change")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gateway-load bench [flags] list | all | NAME...")
 		fs.PrintDefaults()
@@ -355,7 +356,7 @@ func runBench(ctx context.Context, args []string) error {
 	var todo []benchmark.Benchmark
 	if names[0] == "all" {
 		for _, b := range benchmark.All() {
-			if b.Name != "soak" {
+			if b.Name != "soak" && b.Name != "compare" {
 				todo = append(todo, b)
 			}
 		}
@@ -395,7 +396,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Stop()
-	h := &benchmark.Harness{Env: e, GatewayBin: gw, Self: self, Dir: dir, Log: os.Stderr, Quick: *quick, RunID: randomID()}
+	h := &benchmark.Harness{Env: e, GatewayBin: gw, CompareBin: *compareBin, Self: self, Dir: dir, Log: os.Stderr, Quick: *quick, RunID: randomID()}
 	for _, b := range todo {
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", b.Name, b.Description)
 		res, err := b.Run(ctx, h)
@@ -405,6 +406,9 @@ func runBench(ctx context.Context, args []string) error {
 		res.Date = time.Now()
 		res.Machine = benchmark.Machine()
 		res.Command = "go run ./cmd/gateway-load bench " + b.Name
+		if b.Name == "compare" {
+			res.Command += " --compare-bin BEFORE --gateway-bin AFTER"
+		}
 		if *quick {
 			res.Command += " --quick"
 			res.Notes = append(res.Notes, "QUICK RUN: shortened, not a measurement.")
