@@ -416,3 +416,43 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Graceful shutdown: a request in flight when SIGTERM (here: Stop) comes is
+// finished and stored; the gateway then stops within its shutdown timeout.
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	const ns = "e2e-shutdown"
+	if err := e.CreateNamespace(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	g, err := e.StartGateway(context.Background(), envOptions(ns, nil, pipeline.Hooks{
+		pipeline.BeforeCreate: func(context.Context, pipeline.HookPoint, []string) {
+			close(entered)
+			<-release
+		},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan int)
+	go func() {
+		answered <- post(t, g.URL, "/api/v1/signals/kubernetes-event", "application/json", example(t, "kubernetes-event.json")).status
+	}()
+	<-entered
+	stopped := make(chan error)
+	go func() { stopped <- g.Stop() }()
+	time.Sleep(200 * time.Millisecond) // the shutdown has begun
+	if _, err := http.Get(g.URL + "/healthz"); err == nil {
+		t.Error("the gateway still accepts connections while shutting down")
+	}
+	close(release)
+	if code := <-answered; code != 201 {
+		t.Errorf("the in-flight request was answered %d, want 201", code)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if n := len(list(t, ns)); n != 1 {
+		t.Errorf("%d resources, want the in-flight request's", n)
+	}
+}
