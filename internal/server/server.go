@@ -138,7 +138,7 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 
 		res, err := s.proc.Process(ctx, req)
 		if err != nil {
-			s.fail(w, r, ctx, req, err, start)
+			s.fail(ctx, w, r, req, err, start)
 			return
 		}
 		for _, o := range res.Outcomes {
@@ -161,7 +161,7 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 }
 
 // fail answers a processing error and writes its one log line.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, ctx context.Context, req *pipeline.Request, err error, start time.Time) {
+func (s *Server) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, req *pipeline.Request, err error, start time.Time) {
 	code := respond.Error(w, r, req.ID, err, s.opts.RetryAfter)
 	fps := make([]string, len(req.Signals))
 	for i := range req.Signals {
