@@ -112,10 +112,10 @@ func failFast(ctx context.Context, h *Harness) (*Result, error) {
 	res.Figures["worst_p99_ms"] = worst
 	res.Summary = fmt.Sprintf("Worst p99 of the 503s over the three outages: **%.2f ms** (goal ≤ 50 ms).", worst)
 	res.Tables = []string{strings.Join(rows, "\n")}
-	res.Notes = []string{
+	res.Notes = append([]string{
 		"200 webhooks/s (1–20 alerts) for the whole outage through the Toxiproxy proxies, default configuration (breaker: 3 failures, open 1s; Redis timeout 1s; API timeout 5s).",
 		"Redis down: 10% new signals; API down: every signal new (duplicates are still acknowledged from Redis while the API is down).",
-	}
+	}, res.Notes...)
 	return res, nil
 }
 

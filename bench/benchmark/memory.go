@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -194,8 +195,15 @@ func soak(ctx context.Context, h *Harness) (*Result, error) {
 		d = 30 * time.Second
 	}
 	const rate = 200
+	// The Go heap and goroutines, from the gateway's own /metrics, tell
+	// growth from the runtime's RSS noise.
+	mctx, stopMetrics := context.WithCancel(ctx)
+	series := make(chan []runtimePoint, 1)
+	go func() { series <- sampleRuntime(mctx, gw.URL, 5*time.Second) }()
 	r, err := h.run(ctx, attack.Options{Name: "soak", Targeter: gen.Targeter([]string{gw.URL}), Rate: rate, Connections: 64, Duration: d,
 		KeepRSS: true, Watch: h.watch(map[int]string{gw.PID(): "gateway"})})
+	stopMetrics()
+	points := <-series
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +241,21 @@ func soak(ctx context.Context, h *Harness) (*Result, error) {
 		"start_rss_mib": float64(p.StartRSS) / (1 << 20), "end_rss_mib": float64(p.EndRSS) / (1 << 20)}, Attacks: []*attack.Report{r}}
 	res.Summary = fmt.Sprintf("%s at %d webhooks/s (%d requests, codes %v): gateway RSS %s at the start, %s at the end, peak %s; slope after the first minute **%+.2f MiB/min**. p50 %.2f ms, p99 %.2f ms. Gateway CPU %.2f cores.",
 		d, rate, r.Requests, r.Codes, procstat.MiB(p.StartRSS), procstat.MiB(p.EndRSS), procstat.MiB(p.PeakRSS), slope, r.Latency.P50, r.Latency.P99, p.CPUCores)
-	res.Tables = []string{strings.Join(rows, "\n")}
+	var hx, hy []float64
+	rt := []string{"| t (s) | Go heap in use | goroutines |", "|---|---|---|"}
+	for i, pt := range points {
+		if pt.t >= 60 || h.Quick {
+			hx = append(hx, pt.t/60)
+			hy = append(hy, pt.heap/(1<<20))
+		}
+		if i%6 == 0 || i == len(points)-1 {
+			rt = append(rt, fmt.Sprintf("| %.0f | %.1f MiB | %.0f |", pt.t, pt.heap/(1<<20), pt.goroutines))
+		}
+	}
+	heapSlope := leastSquares(hx, hy)
+	res.Figures["heap_slope_mib_per_min"] = heapSlope
+	res.Summary += fmt.Sprintf(" Go heap in use (from /metrics every 5s): slope after the first minute **%+.2f MiB/min**.", heapSlope)
+	res.Tables = []string{strings.Join(rows, "\n"), strings.Join(rt, "\n")}
 	res.Notes = []string{
 		"Pool of 1000 alerts and 1000 Warning Events delivered once before; then 90% webhooks of 1–20 alerts and 10% Events, 0.5% of the signals new (each creates a resource), the rest duplicates.",
 		"RSS (VmRSS of /proc/PID/status) sampled every 250ms; the raw series is in soak.json.",
@@ -265,4 +287,37 @@ func leastSquares(xs, ys []float64) float64 {
 		return math.NaN()
 	}
 	return (n*sxy - sx*sy) / den
+}
+
+type runtimePoint struct{ t, heap, goroutines float64 }
+
+// sampleRuntime reads go_memstats_heap_inuse_bytes and go_goroutines from
+// the gateway's /metrics every interval until ctx is done.
+func sampleRuntime(ctx context.Context, base string, every time.Duration) []runtimePoint {
+	var out []runtimePoint
+	start := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			pt := runtimePoint{t: time.Since(start).Seconds()}
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
+					pt.heap, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+				}
+				if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
+					pt.goroutines, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+				}
+			}
+			out = append(out, pt)
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
 	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/internal/config"
 )
 
 func init() {
@@ -29,7 +30,18 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = gw1.Stop() }()
+	running := map[*env.Gateway]bool{gw1: true}
+	defer func() {
+		for g := range running {
+			_ = g.Stop()
+		}
+	}()
+	stop := func(g *env.Gateway) {
+		if running[g] {
+			delete(running, g)
+			_ = g.Stop()
+		}
+	}
 	if err := h.warm(ctx, gen, gw1.URL); err != nil {
 		return nil, err
 	}
@@ -37,6 +49,7 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	rows := []string{"| replicas | connections | req/s (2xx) | signals/s | p50 ms | p99 ms | max ms | non-2xx | gateway CPU cores | CPU ms/req | all processes (cores) |",
 		"|---|---|---|---|---|---|---|---|---|---|---|"}
 	res := &Result{Name: "scaling", Figures: map[string]float64{}}
+	status1h := false
 	one := func(gws []*env.Gateway, conns int) error {
 		h.settle(ctx)
 		var urls []string
@@ -59,10 +72,16 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 				gwSec += p.CPUSeconds
 			}
 		}
-		rows = append(rows, fmt.Sprintf("| %d | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %.3f | %s |", len(gws), conns, r.SuccessRate, sigs,
+		label := fmt.Sprint(len(gws))
+		key := fmt.Sprintf("r%d_c%d", len(gws), conns)
+		if status1h {
+			label += " (status 1h)"
+			key += "_status1h"
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %.3f | %s |", label, conns, r.SuccessRate, sigs,
 			r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Requests-r.Success, gwCPU, 1000*gwSec/float64(max(r.Requests, 1)), cpuLine(r)))
-		res.Figures[fmt.Sprintf("rps_r%d_c%d", len(gws), conns)] = r.SuccessRate
-		res.Figures[fmt.Sprintf("p99_ms_r%d_c%d", len(gws), conns)] = r.Latency.P99
+		res.Figures["rps_"+key] = r.SuccessRate
+		res.Figures["p99_ms_"+key] = r.Latency.P99
 		res.Attacks = append(res.Attacks, r)
 		return nil
 	}
@@ -75,17 +94,38 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = gw2.Stop() }()
+	running[gw2] = true
 	for _, c := range []int{50, 200} {
 		if err := one([]*env.Gateway{gw1, gw2}, c); err != nil {
 			return nil, err
 		}
 	}
+	// Each replica projects the statuses of what it saw: two replicas
+	// double the status calls. The same points with the projection idle
+	// show the request path alone.
+	stop(gw1)
+	stop(gw2)
+	quiet := func(c *config.Config) { c.StatusInterval = config.D(time.Hour) }
+	var qs []*env.Gateway
+	for i := 1; i <= 2; i++ {
+		g, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: fmt.Sprintf("gateway-status-1h-%d", i), direct: true, configure: quiet})
+		if err != nil {
+			return nil, err
+		}
+		running[g] = true
+		qs = append(qs, g)
+	}
+	status1h = true
+	for _, gws := range [][]*env.Gateway{qs[:1], qs} {
+		if err := one(gws, 50); err != nil {
+			return nil, err
+		}
+	}
 	res.Summary = fmt.Sprintf("Duplicate path, closed loop: %.0f / %.0f / %.0f / %.0f req/s at 1 / 10 / 50 / 200 connections (p99 %.1f / %.1f / %.1f / %.1f ms); "+
-		"2 replicas at 50 connections: %.0f req/s (1 replica: %.0f).",
+		"2 replicas at 50 connections: %.0f req/s (1 replica: %.0f); with the status projection idle: 1 replica %.0f, 2 replicas %.0f.",
 		res.Figures["rps_r1_c1"], res.Figures["rps_r1_c10"], res.Figures["rps_r1_c50"], res.Figures["rps_r1_c200"],
 		res.Figures["p99_ms_r1_c1"], res.Figures["p99_ms_r1_c10"], res.Figures["p99_ms_r1_c50"], res.Figures["p99_ms_r1_c200"],
-		res.Figures["rps_r2_c50"], res.Figures["rps_r1_c50"])
+		res.Figures["rps_r2_c50"], res.Figures["rps_r1_c50"], res.Figures["rps_r1_c50_status1h"], res.Figures["rps_r2_c50_status1h"])
 	res.Tables = []string{strings.Join(rows, "\n")}
 	res.Notes = []string{
 		fmt.Sprintf("%s per point, pool of 1000 signals delivered once before, then every signal a repeat; webhooks of 1–20 alerts; gateways reach Redis directly.", d),
