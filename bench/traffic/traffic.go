@@ -432,24 +432,25 @@ func (g *Generator) choose() choice {
 	pool := g.byNS[ns]
 	n := g.opts.BatchMin + g.rng.IntN(g.opts.BatchMax-g.opts.BatchMin+1)
 	picks := make([]int, 0, n)
-	used := map[int]bool{}
+	// Draw pool signals without replacement (a partial Fisher-Yates
+	// shuffle of a copy), one roll of NewRatio per slot.
+	perm := append([]int(nil), pool...)
+	taken := 0
 	for len(picks) < n {
 		if g.rng.Float64() < g.opts.NewRatio {
 			picks = append(picks, -1)
 			continue
 		}
-		if len(used) == len(pool) {
-			if g.opts.NewRatio == 0 {
-				break
-			}
-			continue
+		if taken == len(perm) {
+			// The namespace's pool is exhausted: a smaller batch, rather
+			// than one topped up with new signals (which would raise their
+			// share above NewRatio).
+			break
 		}
-		p := pool[g.rng.IntN(len(pool))]
-		if used[p] {
-			continue
-		}
-		used[p] = true
-		picks = append(picks, p)
+		j := taken + g.rng.IntN(len(perm)-taken)
+		perm[taken], perm[j] = perm[j], perm[taken]
+		picks = append(picks, perm[taken])
+		taken++
 	}
 	return choice{picks: picks, ns: ns}
 }

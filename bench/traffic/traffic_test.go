@@ -103,3 +103,19 @@ func TestOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+// The share of new signals stays near NewRatio even when a namespace has
+// fewer pool signals than a batch wants.
+func TestNewRatioHoldsWithSmallPools(t *testing.T) {
+	g, err := New(Options{RunID: "test", Seed: 4, Pool: 100, NewRatio: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2000 {
+		g.Next()
+	}
+	st := g.Stats()
+	if r := float64(st.New) / float64(st.Signals); r < 0.03 || r > 0.08 {
+		t.Fatalf("%d new of %d signals (%.3f), want about 0.05", st.New, st.Signals, r)
+	}
+}
