@@ -21,6 +21,7 @@ import (
 	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
@@ -408,7 +409,7 @@ func buildGateway(t *testing.T) string {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -454,5 +455,52 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	}
 	if n := len(list(t, ns)); n != 1 {
 		t.Errorf("%d resources, want the in-flight request's", n)
+	}
+}
+
+// The status projection against the real API server: a controller's write
+// in between (phase) is kept, and the count only rises.
+func TestStatusProjectionKeepsOthersWrites(t *testing.T) {
+	const ns = "e2e-status"
+	ctx := context.Background()
+	if err := e.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := create.New(e.Kube, create.Options{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := &pipeline.Signal{Fingerprint: strings.Repeat("ab", 32), Name: "X", Severity: "warning", Source: pipeline.SourcePrometheus,
+		FiringTime: time.Now(), ReceivedTime: time.Now()}
+	name := pipeline.ResourceName(sig.Fingerprint, 1)
+	if _, _, err := cr.Create(ctx, sig, name, 1); err != nil {
+		t.Fatal(err)
+	}
+	sy := create.NewStatusSyncer(cr, create.StatusOptions{})
+	now := time.Now()
+	sy.Observe(pipeline.Observation{Namespace: ns, Name: name, Count: 3, FirstSeen: now, LastSeen: now})
+	sy.Flush(ctx)
+	get := func() v1alpha1.RemediationRequest {
+		var rr v1alpha1.RemediationRequest
+		if err := e.Kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rr); err != nil {
+			t.Fatal(err)
+		}
+		return rr
+	}
+	rr := get()
+	if rr.Status.Phase != v1alpha1.PhasePending || rr.Status.Deduplication.OccurrenceCount != 3 {
+		t.Fatalf("after the first flush: %+v", rr.Status)
+	}
+	// A remediation controller moves the phase on.
+	rr.Status.Phase = "Remediating"
+	if err := e.Kube.Status().Update(ctx, &rr); err != nil {
+		t.Fatal(err)
+	}
+	sy.Observe(pipeline.Observation{Namespace: ns, Name: name, Count: 5, FirstSeen: now, LastSeen: now.Add(time.Minute)})
+	sy.Flush(ctx)
+	sy.Observe(pipeline.Observation{Namespace: ns, Name: name, Count: 4, FirstSeen: now, LastSeen: now})
+	sy.Flush(ctx)
+	if rr = get(); rr.Status.Phase != "Remediating" || rr.Status.Deduplication.OccurrenceCount != 5 {
+		t.Fatalf("after the controller's write and two flushes: %+v (want phase Remediating, count 5)", rr.Status)
 	}
 }

@@ -2,6 +2,7 @@ package create
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // StatusOptions configure a StatusSyncer.
 type StatusOptions struct {
-	// Interval between flushes. Default: 1s.
+	// Interval between flushes. Default: 5s.
 	Interval time.Duration
 	// Workers bounds concurrent status updates. Default: 4.
 	Workers int
@@ -26,12 +27,17 @@ type StatusOptions struct {
 	MaxPending int
 	// OnError is told about each failed update. Default: none.
 	OnError func(key types.NamespacedName, err error)
+	// Forget drops the remembered resourceVersion of a resource not
+	// written for this long (when the memory bound is reached).
+	// Default: 10m.
+	Forget time.Duration
 }
 
 // StatusSyncer projects the deduplication counts that Redis holds onto the
 // RemediationRequest status, asynchronously, so that a duplicate costs one
 // Redis round trip and no API call. Observations of one resource are
-// coalesced; an update only ever raises the count, so replicas that observed
+// coalesced over an interval, so a hot resource costs at most one patch per
+// interval; an update only ever raises the count, so replicas that observed
 // different counts converge on the highest.
 type StatusSyncer struct {
 	c    client.Client
@@ -40,6 +46,7 @@ type StatusSyncer struct {
 
 	mu      sync.Mutex
 	pending map[types.NamespacedName]pipeline.Observation
+	written map[types.NamespacedName]written
 	dropped int64
 }
 
@@ -49,7 +56,7 @@ var _ pipeline.StatusSink = (*StatusSyncer)(nil)
 // timeout and breaker.
 func NewStatusSyncer(cr *Creator, opts StatusOptions) *StatusSyncer {
 	if opts.Interval <= 0 {
-		opts.Interval = time.Second
+		opts.Interval = 5 * time.Second
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 4
@@ -57,7 +64,11 @@ func NewStatusSyncer(cr *Creator, opts StatusOptions) *StatusSyncer {
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = 100000
 	}
-	return &StatusSyncer{c: cr.c, cr: cr, opts: opts, pending: map[types.NamespacedName]pipeline.Observation{}}
+	if opts.Forget <= 0 {
+		opts.Forget = 10 * time.Minute
+	}
+	return &StatusSyncer{c: cr.c, cr: cr, opts: opts, pending: map[types.NamespacedName]pipeline.Observation{},
+		written: map[types.NamespacedName]written{}}
 }
 
 // Observe implements pipeline.StatusSink.
@@ -153,32 +164,90 @@ func (s *StatusSyncer) Flush(ctx context.Context) {
 	wg.Wait()
 }
 
-// update raises the resource's status to the observation. It reads the
-// resource and writes with its resourceVersion, retrying on conflict, so
-// that concurrent replicas never lower a count or erase a phase or
-// resolution set by someone else.
+// update raises the resource's status to the observation with one merge
+// patch that carries the resourceVersion last seen: the API server rejects
+// it with 409 if anyone wrote since (another replica, a controller), and
+// the resource is read again. So the steady state costs one small call per
+// resource and flush, and a count is never lowered.
 func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error {
 	key := types.NamespacedName{Namespace: o.Namespace, Name: o.Name}
 	for attempt := 0; ; attempt++ {
-		var rr v1alpha1.RemediationRequest
-		err := s.cr.call(ctx, func(ctx context.Context) error { return s.c.Get(ctx, key, &rr) })
-		if apierrors.IsNotFound(err) {
+		s.mu.Lock()
+		last, known := s.written[key]
+		s.mu.Unlock()
+		if !known {
+			var rr v1alpha1.RemediationRequest
+			err := s.cr.call(ctx, func(ctx context.Context) error { return s.c.Get(ctx, key, &rr) })
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return s.cr.classify("status", err)
+			}
+			last = written{rv: rr.ResourceVersion, status: rr.Status}
+		}
+		st := *last.status.DeepCopy()
+		if !apply(&st, o) {
+			s.remember(key, last)
 			return nil
 		}
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": last.rv},
+			"status":   map[string]any{"phase": st.Phase, "deduplication": st.Deduplication},
+		})
 		if err != nil {
-			return s.cr.classify("status", err)
+			return err
 		}
-		if !apply(&rr.Status, o) {
+		obj := &v1alpha1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+		err = s.cr.call(ctx, func(ctx context.Context) error {
+			return s.c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+		})
+		switch {
+		case err == nil:
+			s.remember(key, written{rv: obj.ResourceVersion, status: obj.Status})
 			return nil
-		}
-		err = s.cr.call(ctx, func(ctx context.Context) error { return s.c.Status().Update(ctx, &rr) })
-		if err == nil || apierrors.IsNotFound(err) {
+		case apierrors.IsNotFound(err):
+			s.forget(key)
 			return nil
+		case apierrors.IsConflict(err) && attempt < 3:
+			s.forget(key)
+			continue
 		}
-		if !apierrors.IsConflict(err) || attempt >= 3 {
-			return s.cr.classify("status", err)
+		s.forget(key)
+		return s.cr.classify("status", err)
+	}
+}
+
+// written is what the syncer last wrote to, or read from, a resource.
+type written struct {
+	rv     string
+	status v1alpha1.RemediationRequestStatus
+	at     time.Time
+}
+
+func (s *StatusSyncer) remember(key types.NamespacedName, w written) {
+	w.at = time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.written[key]; !ok && len(s.written) >= s.opts.MaxPending {
+		// Forget what has not been written for longest: a miss costs one
+		// read, never correctness.
+		for k, v := range s.written {
+			if time.Since(v.at) > s.opts.Forget {
+				delete(s.written, k)
+			}
+		}
+		if len(s.written) >= s.opts.MaxPending {
+			return
 		}
 	}
+	s.written[key] = w
+}
+
+func (s *StatusSyncer) forget(key types.NamespacedName) {
+	s.mu.Lock()
+	delete(s.written, key)
+	s.mu.Unlock()
 }
 
 // apply raises st to o and reports whether anything changed.
