@@ -44,7 +44,8 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 		if err := validateEvent(e.Type, e.Reason, "regarding", e.Regarding); err != nil {
 			return nil, err
 		}
-		if err := rd.notInFuture("eventTime", e.EventTime.Time, now); err != nil {
+		if err := rd.notInFuture(e.EventTime.Time, now); err != nil {
+			err.Field = "eventTime"
 			return nil, err
 		}
 		if e.Type != corev1.EventTypeWarning {
@@ -60,10 +61,12 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 		if err := validateEvent(e.Type, e.Reason, "involvedObject", e.InvolvedObject); err != nil {
 			return nil, err
 		}
-		if err := rd.notInFuture("firstTimestamp", e.FirstTimestamp.Time, now); err != nil {
+		if err := rd.notInFuture(e.FirstTimestamp.Time, now); err != nil {
+			err.Field = "firstTimestamp"
 			return nil, err
 		}
-		if err := rd.notInFuture("eventTime", e.EventTime.Time, now); err != nil {
+		if err := rd.notInFuture(e.EventTime.Time, now); err != nil {
+			err.Field = "eventTime"
 			return nil, err
 		}
 		if e.Type != corev1.EventTypeWarning {

@@ -99,24 +99,26 @@ func (rd *Reader) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 
 // validLabels checks the number of entries and the names of a label or
 // annotation map. Names may be any printable UTF-8 (Prometheus 3 allows
-// UTF-8 label names) up to 256 bytes.
-func (rd *Reader) validLabels(field string, m map[string]string) error {
+// UTF-8 label names) up to 256 bytes. The error's Field is relative to the
+// map ("" or `["name"]`); the caller prefixes it.
+func (rd *Reader) validLabels(m map[string]string) *pipeline.InputError {
 	if len(m) > rd.opts.MaxLabels {
-		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field, Detail: fmt.Sprintf("%d entries exceed the limit of %d", len(m), rd.opts.MaxLabels)}
+		return &pipeline.InputError{Kind: pipeline.Malformed, Detail: fmt.Sprintf("%d entries exceed the limit of %d", len(m), rd.opts.MaxLabels)}
 	}
 	for k := range m {
 		if k == "" || len(k) > 256 || strings.IndexFunc(k, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-			return &pipeline.InputError{Kind: pipeline.Malformed, Field: fmt.Sprintf("%s[%q]", field, excerpt(k)),
+			return &pipeline.InputError{Kind: pipeline.Malformed, Field: fmt.Sprintf("[%q]", excerpt(k)),
 				Detail: "label name must be 1 to 256 bytes of printable characters"}
 		}
 	}
 	return nil
 }
 
-// notInFuture checks that t is not beyond the allowed clock skew.
-func (rd *Reader) notInFuture(field string, t, now time.Time) error {
+// notInFuture checks that t is not beyond the allowed clock skew; the
+// caller sets the error's Field.
+func (rd *Reader) notInFuture(t, now time.Time) *pipeline.InputError {
 	if t.After(now.Add(rd.opts.MaxClockSkew)) {
-		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field,
+		return &pipeline.InputError{Kind: pipeline.Malformed,
 			Detail: fmt.Sprintf("%s is more than %s in the future", t.UTC().Format(time.RFC3339), rd.opts.MaxClockSkew)}
 	}
 	return nil

@@ -17,14 +17,29 @@ import (
 const webhookVersion = "4"
 
 // webhookMessage is Alertmanager's webhook payload (notify/webhook.Message)
-// built on its template.Data. Alerts shadows Data.Alerts so each alert is
-// kept as received, decoded once, and stored without re-marshalling.
+// built on its template.Data. Alerts shadows Data.Alerts so that each alert
+// is decoded in the same pass and also kept as received, to be stored
+// without re-marshalling.
 type webhookMessage struct {
 	template.Data
-	Version         string            `json:"version"`
-	GroupKey        string            `json:"groupKey"`
-	TruncatedAlerts uint64            `json:"truncatedAlerts"`
-	Alerts          []json.RawMessage `json:"alerts"`
+	Version         string     `json:"version"`
+	GroupKey        string     `json:"groupKey"`
+	TruncatedAlerts uint64     `json:"truncatedAlerts"`
+	Alerts          []rawAlert `json:"alerts"`
+}
+
+// rawAlert is one alert, decoded and as received. A decoding error is kept
+// rather than returned, so that it is reported with the alert's index.
+type rawAlert struct {
+	raw []byte
+	a   template.Alert
+	err error
+}
+
+func (r *rawAlert) UnmarshalJSON(b []byte) error {
+	r.raw = clone(b) // b belongs to the (pooled) body
+	r.err = json.Unmarshal(b, &r.a)
+	return nil
 }
 
 // Prometheus reads an Alertmanager webhook (payload version 4). Every alert
@@ -52,33 +67,41 @@ func (rd *Reader) Prometheus(w http.ResponseWriter, r *http.Request, now time.Ti
 		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "alerts", Detail: fmt.Sprintf("%d alerts exceed the limit of %d per request", len(msg.Alerts), rd.opts.MaxAlerts)}
 	}
 	req := &pipeline.Request{Source: pipeline.SourcePrometheus, Signals: make([]pipeline.Signal, len(msg.Alerts))}
-	for i, raw := range msg.Alerts {
-		field := fmt.Sprintf("alerts[%d]", i)
-		var a template.Alert
-		if err := json.Unmarshal(raw, &a); err != nil {
-			return nil, jsonError(field, err)
+	for i := range msg.Alerts {
+		ra := &msg.Alerts[i]
+		if ra.err != nil {
+			return nil, jsonError(alertField(i, ""), ra.err)
 		}
-		if err := rd.validateAlert(field, &a, now); err != nil {
+		if err := rd.validateAlert(i, &ra.a, now); err != nil {
 			return nil, err
 		}
-		// raw aliases the pooled body buffer: the signal keeps a copy.
-		req.Signals[i] = normalize.Alert(&a, clone(raw), now, rd.opts.Limits)
+		req.Signals[i] = normalize.Alert(&ra.a, ra.raw, now, rd.opts.Limits)
 	}
 	return req, nil
 }
 
-func (rd *Reader) validateAlert(field string, a *template.Alert, now time.Time) error {
+// alertField is the JSON path of a field of alert i; it is only formatted
+// for an error.
+func alertField(i int, sub string) string { return fmt.Sprintf("alerts[%d]%s", i, sub) }
+
+func (rd *Reader) validateAlert(i int, a *template.Alert, now time.Time) error {
 	switch {
 	case a.Status != "firing" && a.Status != "resolved":
-		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field + ".status", Detail: fmt.Sprintf("%q is neither firing nor resolved", excerpt(a.Status))}
+		return &pipeline.InputError{Kind: pipeline.Malformed, Field: alertField(i, ".status"), Detail: fmt.Sprintf("%q is neither firing nor resolved", excerpt(a.Status))}
 	case a.Labels["alertname"] == "":
-		return &pipeline.InputError{Kind: pipeline.Malformed, Field: field + ".labels.alertname", Detail: "missing"}
+		return &pipeline.InputError{Kind: pipeline.Malformed, Field: alertField(i, ".labels.alertname"), Detail: "missing"}
 	}
-	if err := rd.validLabels(field+".labels", a.Labels); err != nil {
+	if err := rd.validLabels(a.Labels); err != nil {
+		err.Field = alertField(i, ".labels"+err.Field)
 		return err
 	}
-	if err := rd.validLabels(field+".annotations", a.Annotations); err != nil {
+	if err := rd.validLabels(a.Annotations); err != nil {
+		err.Field = alertField(i, ".annotations"+err.Field)
 		return err
 	}
-	return rd.notInFuture(field+".startsAt", a.StartsAt, now)
+	if err := rd.notInFuture(a.StartsAt, now); err != nil {
+		err.Field = alertField(i, ".startsAt")
+		return err
+	}
+	return nil
 }
