@@ -141,7 +141,7 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 		}
 	}
 	if absent {
-		p.releaseAll(ctx, token, now, groups)
+		// A peek reserves nothing: there is nothing to release.
 		return &DependencyError{Dependency: Kubernetes, Op: "create", Kind: KindBreakerOpen, Err: errors.New("circuit breaker open")}
 	}
 
@@ -263,25 +263,38 @@ func (p *Processor) group(req *Request, idx []int) []*group {
 }
 
 func (p *Processor) createAll(ctx context.Context, gs []*group) {
+	p.parallel(len(gs), func(k int) {
+		g := gs[k]
+		name := ResourceName(g.sig.Fingerprint, g.res.Bucket)
+		created, existing, err := p.creator.Create(ctx, g.sig, name, g.res.Count)
+		if err != nil {
+			g.err = err
+			return
+		}
+		g.created = created
+		if !created && g.res.State == Reserved && existing > 0 {
+			// The resource outlived its Redis record (data loss or an
+			// expired lease): continue its count rather than restart.
+			g.res.Count = existing + g.claim.Increment
+		}
+	})
+}
+
+// parallel runs fn(0..n-1), at most CreateConcurrency at a time: the API
+// calls of a batch overlap, within a bound the API server can take.
+func (p *Processor) parallel(n int, fn func(k int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
 	sem := make(chan struct{}, p.opts.CreateConcurrency)
 	var wg sync.WaitGroup
-	for _, g := range gs {
+	for k := 0; k < n; k++ {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			name := ResourceName(g.sig.Fingerprint, g.res.Bucket)
-			created, existing, err := p.creator.Create(ctx, g.sig, name, g.res.Count)
-			if err != nil {
-				g.err = err
-				return
-			}
-			g.created = created
-			if !created && g.res.State == Reserved && existing > 0 {
-				// The resource outlived its Redis record (data loss or an
-				// expired lease): continue its count rather than restart.
-				g.res.Count = existing + g.claim.Increment
-			}
+			fn(k)
 		}()
 	}
 	wg.Wait()
@@ -308,7 +321,9 @@ func (p *Processor) processResolved(ctx context.Context, req *Request, idx []int
 		return err
 	}
 	ns := p.creator.Namespace()
-	for k, i := range idx {
+	errs := make([]error, len(idx))
+	p.parallel(len(idx), func(k int) {
+		i := idx[k]
 		s := &req.Signals[i]
 		bucket := Bucket(s, p.opts.Window)
 		if found[k].Found {
@@ -317,13 +332,19 @@ func (p *Processor) processResolved(ctx context.Context, req *Request, idx []int
 		name := ResourceName(s.Fingerprint, bucket)
 		ok, err := p.creator.Resolve(ctx, s, name)
 		if err != nil {
-			return err
+			errs[k] = err
+			return
 		}
 		o := Outcome{Fingerprint: s.Fingerprint, Status: StatusResolved, OccurrenceCount: found[k].Count}
 		if ok {
 			o.Namespace, o.Name = ns, name
 		}
 		res.Outcomes[i] = o
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
