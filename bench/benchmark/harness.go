@@ -48,6 +48,8 @@ type Harness struct {
 	Log io.Writer
 	// Quick shortens every benchmark (a smoke run, not a measurement).
 	Quick bool
+	// SoakDuration overrides the soak's 5 minutes (at most 1h).
+	SoakDuration time.Duration
 	// RunID names this run's namespaces, keys and signals.
 	RunID string
 }

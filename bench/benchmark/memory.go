@@ -191,6 +191,9 @@ func soak(ctx context.Context, h *Harness) (*Result, error) {
 	}
 	h.settle(ctx)
 	d := 5 * time.Minute
+	if h.SoakDuration > 0 {
+		d = h.SoakDuration
+	}
 	if h.Quick {
 		d = 30 * time.Second
 	}

@@ -336,6 +336,7 @@ func runBench(ctx context.Context, args []string) error {
 	bin := fs.String("gateway-bin", "", "gateway binary (default: go build ./cmd/gateway)")
 	quick := fs.Bool("quick", false, "shorten every benchmark (a smoke run, not a measurement)")
 	compareBin := fs.String("compare-bin", "", "for the compare benchmark: the gateway binary built before a change")
+	soakFor := fs.Duration("soak-duration", 5*time.Minute, "duration of the soak benchmark (at most 1h)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gateway-load bench [flags] list | all | NAME...")
 		fs.PrintDefaults()
@@ -396,7 +397,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Stop()
-	h := &benchmark.Harness{Env: e, GatewayBin: gw, CompareBin: *compareBin, Self: self, Dir: dir, Log: os.Stderr, Quick: *quick, RunID: randomID()}
+	h := &benchmark.Harness{Env: e, GatewayBin: gw, CompareBin: *compareBin, SoakDuration: *soakFor, Self: self, Dir: dir, Log: os.Stderr, Quick: *quick, RunID: randomID()}
 	for _, b := range todo {
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", b.Name, b.Description)
 		res, err := b.Run(ctx, h)
@@ -405,14 +406,20 @@ func runBench(ctx context.Context, args []string) error {
 		}
 		res.Date = time.Now()
 		res.Machine = benchmark.Machine()
-		res.Command = "go run ./cmd/gateway-load bench " + b.Name
+		// Flags go before the benchmark's name (the flag package stops at
+		// the first argument that is not one).
+		cmdFlags := ""
+		if b.Name == "soak" && *soakFor != 5*time.Minute {
+			cmdFlags += "--soak-duration " + soakFor.String() + " "
+		}
 		if b.Name == "compare" {
-			res.Command += " --compare-bin BEFORE --gateway-bin AFTER"
+			cmdFlags += "--compare-bin BEFORE --gateway-bin AFTER "
 		}
 		if *quick {
-			res.Command += " --quick"
+			cmdFlags += "--quick "
 			res.Notes = append(res.Notes, "QUICK RUN: shortened, not a measurement.")
 		}
+		res.Command = "go run ./cmd/gateway-load bench " + cmdFlags + b.Name
 		if err := benchmark.WriteResult(dir, res); err != nil {
 			return err
 		}
