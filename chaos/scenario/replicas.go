@@ -85,7 +85,7 @@ func (t *T) concurrently(n int, send func(i int) load.Record) []load.Record {
 // expectStatusCount waits (up to two status intervals and a little) for the
 // resource status to show the occurrence count projected from Redis.
 func (t *T) expectStatusCount(sig load.Signal, want int64) {
-	deadline := time.Now().Add(12 * time.Second)
+	deadline := time.Now().Add(25 * time.Second)
 	var got int64
 	for time.Now().Before(deadline) {
 		var list v1alpha1.RemediationRequestList

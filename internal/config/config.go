@@ -155,7 +155,7 @@ func Default() Config {
 			MaxLabels: 64, MaxClockSkew: D(10 * time.Minute), MaxInFlight: 256, SenderBurst: 20},
 		Auth:            Auth{Mode: "kubernetes", CacheTTL: D(30 * time.Second), Verb: "create", Resource: "remediationrequests"},
 		Breaker:         Breaker{Failures: 3, OpenFor: D(time.Second)},
-		StatusInterval:  D(5 * time.Second),
+		StatusInterval:  D(10 * time.Second),
 		ShutdownTimeout: D(10 * time.Second),
 		LogLevel:        "info",
 	}

@@ -17,7 +17,7 @@ import (
 
 // StatusOptions configure a StatusSyncer.
 type StatusOptions struct {
-	// Interval between flushes. Default: 5s.
+	// Interval between flushes. Default: 10s.
 	Interval time.Duration
 	// Workers bounds concurrent status updates. Default: 4.
 	Workers int
@@ -56,7 +56,7 @@ var _ pipeline.StatusSink = (*StatusSyncer)(nil)
 // timeout and breaker.
 func NewStatusSyncer(cr *Creator, opts StatusOptions) *StatusSyncer {
 	if opts.Interval <= 0 {
-		opts.Interval = 5 * time.Second
+		opts.Interval = 10 * time.Second
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 4
