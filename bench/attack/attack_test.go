@@ -65,8 +65,10 @@ func TestFixedRateBoundedByTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Requests < 40 || r.Requests > 60 {
-		t.Fatalf("%d requests at 100/s for 0.5s", r.Requests)
+	// The bound is the point: never more than the rate allows in the
+	// duration. Fewer is the machine being busy (the race detector, CI).
+	if r.Requests < 1 || r.Requests > 51 {
+		t.Fatalf("%d requests at 100/s for 0.5s, want 1 to 51", r.Requests)
 	}
 }
 
