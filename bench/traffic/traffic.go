@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/alertmanager/template"
 	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
@@ -210,16 +211,6 @@ func objectName(target string, h uint64) string {
 	return fmt.Sprintf("%s-%s", w, suffix(h>>8, 6))
 }
 
-type amAlert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
-
 func namespaced(r rule) bool { return r.target != "" && !r.clusterScoped }
 
 // alert renders the i-th pool alert, or the i-th new one in namespace ns
@@ -279,7 +270,7 @@ func (g *Generator) alert(i uint64, isNew bool, ns string) *alertSpec {
 	if isNew {
 		start = g.opts.Now().Truncate(time.Millisecond)
 	}
-	a := amAlert{
+	a := template.Alert{
 		Status: "firing", Labels: labels,
 		Annotations: map[string]string{
 			"summary":     r.summary,

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/prometheus/alertmanager/template"
 )
 
 // Signal is what the harness knows about an alert it sends: the identity a
@@ -32,27 +34,13 @@ func Pods(name, namespace, prefix string, n int, startsAt time.Time) []Signal {
 	return out
 }
 
-type alert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
-
-type webhook struct {
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	TruncatedAlerts   int               `json:"truncatedAlerts"`
-	Status            string            `json:"status"`
-	Receiver          string            `json:"receiver"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	Alerts            []alert           `json:"alerts"`
+// Message is Alertmanager's webhook payload (notify/webhook.Message) as a
+// sender writes it, on Alertmanager's own template types.
+type Message struct {
+	*template.Data
+	Version         string `json:"version"`
+	GroupKey        string `json:"groupKey"`
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
 }
 
 // Webhook renders signals as one Alertmanager webhook (payload version 4),
@@ -62,16 +50,16 @@ func Webhook(signals []Signal, resolved bool) []byte {
 	if resolved {
 		status = "resolved"
 	}
-	w := webhook{Version: "4", Status: status, Receiver: "alertgate", ExternalURL: "http://alertmanager.monitoring:9093",
-		GroupLabels: map[string]string{}, CommonLabels: map[string]string{}, CommonAnnotations: map[string]string{}}
+	w := Message{Version: "4", Data: &template.Data{Status: status, Receiver: "alertgate", ExternalURL: "http://alertmanager.monitoring:9093",
+		GroupLabels: template.KV{}, CommonLabels: template.KV{}, CommonAnnotations: template.KV{}}}
 	for i, s := range signals {
-		a := alert{
+		a := template.Alert{
 			Status: status,
-			Labels: map[string]string{
+			Labels: template.KV{
 				"alertname": s.Name, "namespace": s.Namespace, "pod": s.Pod, "container": "app",
 				"severity": "critical", "job": "kube-state-metrics", "prometheus": "monitoring/k8s",
 			},
-			Annotations: map[string]string{
+			Annotations: template.KV{
 				"summary":     fmt.Sprintf("Pod %s/%s is failing", s.Namespace, s.Pod),
 				"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/" + s.Name,
 			},
