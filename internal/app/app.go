@@ -93,6 +93,13 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	bo := breaker.Options{Failures: uint32(cfg.Breaker.Failures), OpenFor: cfg.Breaker.OpenFor.Duration, OnStateChange: onState}
 
 	rdb := NewRedis(cfg)
+	// Built but not returned: close what was opened.
+	ok := false
+	defer func() {
+		if !ok {
+			_ = rdb.Close()
+		}
+	}()
 	rbo := bo
 	rbo.Name = string(pipeline.Redis)
 	store, err := dedup.New(rdb, dedup.Options{
@@ -100,14 +107,12 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		Timeout: cfg.Redis.Timeout.Duration, Breaker: breaker.New(rbo),
 	})
 	if err != nil {
-		_ = rdb.Close()
 		return nil, err
 	}
 
 	rc := deps.RESTConfig
 	if rc == nil {
 		if rc, err = RESTConfig(cfg.Kubernetes.Kubeconfig); err != nil {
-			_ = rdb.Close()
 			return nil, err
 		}
 	}
@@ -115,13 +120,11 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, authnv1.AddToScheme, authzv1.AddToScheme} {
 		if err := add(scheme); err != nil {
-			_ = rdb.Close()
 			return nil, err
 		}
 	}
 	kube, err := client.New(rc, client.Options{Scheme: scheme, Mapper: restMapper()})
 	if err != nil {
-		_ = rdb.Close()
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	kubeBreaker := create.NewBreaker(bo)
@@ -129,7 +132,6 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		Namespace: cfg.Kubernetes.Namespace, Timeout: cfg.Kubernetes.Timeout.Duration, Breaker: kubeBreaker,
 	})
 	if err != nil {
-		_ = rdb.Close()
 		return nil, err
 	}
 	syncer := create.NewStatusSyncer(creator, create.StatusOptions{
@@ -145,18 +147,15 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	}
 	proc, err := pipeline.NewProcessor(store, pc, syncer, pipeline.Options{Window: cfg.Dedup.Window.Duration, Hooks: deps.Hooks})
 	if err != nil {
-		_ = rdb.Close()
 		return nil, err
 	}
 	guard, err := newGuard(cfg, kube, kubeBreaker)
 	if err != nil {
-		_ = rdb.Close()
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, metrics: m, rdb: rdb, kube: kube, store: store, creator: creator, syncer: syncer, kubeIdle: idle}
 	if cfg.TLS.CertFile != "" {
 		if a.certs, err = server.NewCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
-			_ = rdb.Close()
 			return nil, err
 		}
 	}
@@ -178,6 +177,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	ok = true
 	return a, nil
 }
 
