@@ -29,8 +29,6 @@ type Options struct {
 	GatewayBin string
 	// Gateways overrides the scenario's replica count when larger.
 	Gateways int
-	// Quick selects the short profile.
-	Quick bool
 	// Timeout bounds one scenario. Default: 3m.
 	Timeout time.Duration
 	// Logf prints progress. Default: nothing.
@@ -130,7 +128,6 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	client.OnRecord = o.OnRecord
 	cfgProbe := e.GatewayConfig(env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
 	t := scenario.NewT(ctx, e, ns, prefix, cfgProbe.Dedup.Lease.Duration, client)
-	t.Quick = o.Quick
 	t.Logf = o.Logf
 	t.OnEvent = o.OnEvent
 

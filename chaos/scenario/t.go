@@ -47,8 +47,6 @@ type T struct {
 	Stores check.Stores
 	// Extra is what a scenario's Setup leaves for its Run.
 	Extra any
-	// Quick asks for the short profile (fewer signals, shorter waits).
-	Quick bool
 	// Logf prints progress.
 	Logf func(format string, args ...any)
 	// OnEvent, when set, sees every timeline event (progress display).

@@ -169,7 +169,7 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 		}
 		p.start(s.Name, i+1, len(todo))
 		res := run.Run(ctx, e, s, run.Options{
-			GatewayBin: f.gatewayBin, Gateways: f.gateways, Quick: f.quick,
+			GatewayBin: f.gatewayBin, Gateways: f.gateways,
 			Timeout:  f.duration + 3*time.Minute,
 			Logf:     p.logf,
 			OnEvent:  p.event,
