@@ -171,7 +171,7 @@ func Markdown(r *Report) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %d |\n", s.Name, v,
 			mark("I1 no orphan"), mark("I2 no loss"), mark("I3 no duplicate"), mark("I4 redis matches resources"), mark("no leak"),
-			ms(s.FailFastP50), ms(s.FailFastP99), ms(s.Recovery), s.Requests)
+			FormatMs(s.FailFastP50), FormatMs(s.FailFastP99), FormatMs(s.Recovery), s.Requests)
 	}
 	b.WriteString("\nI1: every committed fingerprint in Redis names an existing resource, and no reservation outlives its lease. " +
 		"I2: every signal answered 2xx has its resource. I3: at most one resource per fingerprint and per signal. " +
@@ -198,7 +198,7 @@ func Markdown(r *Report) string {
 		}
 		b.WriteString("\n")
 		for _, rc := range s.Result.Recoveries {
-			fmt.Fprintf(&b, "- recovery after %s: %s\n", rc.Fault, ms(rc.After))
+			fmt.Fprintf(&b, "- recovery after %s: %s\n", rc.Fault, FormatMs(rc.After))
 		}
 		for _, v := range s.Result.Violations {
 			fmt.Fprintf(&b, "- **violation** %s\n", v)
@@ -207,7 +207,9 @@ func Markdown(r *Report) string {
 	return b.String()
 }
 
-func ms(d time.Duration) string {
+// FormatMs formats a measured duration for a person: milliseconds with the
+// precision that matters at their size, "–" when nothing was measured.
+func FormatMs(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "–"

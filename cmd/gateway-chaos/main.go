@@ -209,8 +209,8 @@ func summary(r *report.Report) string {
 		if !s.Passed {
 			v = "FAIL"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", s.Name, v, s.FailFastP50.Round(10*time.Microsecond),
-			s.FailFastP99.Round(10*time.Microsecond), s.Recovery.Round(time.Millisecond), s.Requests, len(s.Result.Violations))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", s.Name, v, report.FormatMs(s.FailFastP50),
+			report.FormatMs(s.FailFastP99), report.FormatMs(s.Recovery), s.Requests, len(s.Result.Violations))
 	}
 	_ = w.Flush()
 	return b.String()
