@@ -94,7 +94,8 @@ func (t *T) ExpectFailureLogged(r load.Record, dependency, op, kind string) {
 	}
 	l := found[0]
 	fps, _ := l["fingerprints"].([]any)
-	t.Expect(l["level"] == "ERROR" && len(fps) == len(r.Signals) && l["error"] != "" && l["duration_ms"] != nil,
+	msg, _ := l["error"].(string)
+	t.Expect(l["level"] == "ERROR" && len(fps) == len(r.Signals) && msg != "" && l["duration_ms"] != nil,
 		"failure line lacks level, fingerprints, error or duration: %v", l)
 	t.Expect(l["dependency"] == dependency, "failure line names dependency %v, want %s", l["dependency"], dependency)
 	if op != "" {
