@@ -27,9 +27,6 @@ func CheckConsistent(s *State) []Violation {
 			out = append(out, Violation{Consistent, fmt.Sprintf("committed fingerprint %s has no resource", short(fp))})
 		}
 	}
-	if len(redis) != len(kube) && len(out) == 0 {
-		out = append(out, Violation{Consistent, fmt.Sprintf("%d committed fingerprints, %d resources", len(redis), len(kube))})
-	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Detail < out[j].Detail })
 	return out
 }

@@ -12,7 +12,7 @@ func CheckNoLoss(s *State, records []load.Record) []Violation {
 	var out []Violation
 	seen := map[string]bool{}
 	for _, r := range records {
-		if !r.Acknowledged() || r.Resolved {
+		if !r.Acknowledged() {
 			continue
 		}
 		for _, sig := range r.Signals {

@@ -33,7 +33,6 @@ type Key struct {
 type State struct {
 	Keys      []Key
 	Resources []v1alpha1.RemediationRequest
-	ReadAt    time.Time
 }
 
 // Stores are the verifiers' direct handles on Redis and the API server.
@@ -63,7 +62,7 @@ func Read(ctx context.Context, s Stores, namespace, prefix string) (*State, erro
 // ReadRedis snapshots the gateway keys under prefix only (for when the API
 // server is down).
 func ReadRedis(ctx context.Context, rdb redis.Cmdable, prefix string) (*State, error) {
-	st := &State{ReadAt: time.Now()}
+	st := &State{}
 	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var names []string
 	for iter.Next(ctx) {

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
@@ -74,9 +73,6 @@ type Env struct {
 	kubeHTTP *http.Client
 	toxi     *toxiproxy.ApiServer
 	proxies  map[Dependency]*toxiproxy.Proxy
-
-	mu       sync.Mutex
-	toxicSeq int
 }
 
 // Start starts Redis, the control plane and Toxiproxy. Stop it when done.
@@ -190,7 +186,7 @@ func (e *Env) Heal(ctx context.Context) error {
 	if err := e.RDB.ConfigSet(ctx, "maxmemory", e.opts.RedisMaxMemory).Err(); err != nil {
 		errs = append(errs, fmt.Errorf("env: reset maxmemory: %w", err))
 	}
-	if !e.APIServerUp(ctx) {
+	if !e.APIServerUp() {
 		if err := e.ControlPlane.StartAPIServer(); err != nil {
 			errs = append(errs, err)
 		}
@@ -210,8 +206,9 @@ func (e *Env) Heal(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// APIServerUp reports whether the API server answers /readyz.
-func (e *Env) APIServerUp(ctx context.Context) bool {
+// APIServerUp reports whether the API server accepts connections (enough to
+// tell a stopped server from a running one).
+func (e *Env) APIServerUp() bool {
 	c, err := net.DialTimeout("tcp", e.ControlPlane.APIServerAddr(), 200*time.Millisecond)
 	if err != nil {
 		return false

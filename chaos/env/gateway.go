@@ -162,9 +162,6 @@ func writeKubeconfig(e *Env, path string) error {
 	return clientcmd.WriteToFile(*kc, path)
 }
 
-// InProcess reports whether the gateway runs in this process.
-func (g *Gateway) InProcess() bool { return g.cmd == nil }
-
 // PID of a gateway process; 0 in-process.
 func (g *Gateway) PID() int {
 	if g.cmd == nil {

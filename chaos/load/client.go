@@ -20,7 +20,6 @@ type Record struct {
 	Seq      int           `json:"seq"`
 	Gateway  string        `json:"gateway"`
 	Signals  []Signal      `json:"signals"`
-	Resolved bool          `json:"resolved,omitempty"`
 	Start    time.Time     `json:"start"`
 	Duration time.Duration `json:"duration"`
 	// Status is the HTTP status; 0 when no answer came (transport error).
@@ -78,17 +77,12 @@ func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 // Send posts signals as one webhook to a gateway's base URL.
 func (c *Client) Send(ctx context.Context, baseURL string, signals []Signal) Record {
-	return c.send(ctx, baseURL, signals, false, 1)
+	return c.send(ctx, baseURL, signals, 1)
 }
 
 // SendAttempt is Send for the attempt-th try of the same delivery.
 func (c *Client) SendAttempt(ctx context.Context, baseURL string, signals []Signal, attempt int) Record {
-	return c.send(ctx, baseURL, signals, false, attempt)
-}
-
-// SendResolved posts the signals as resolved alerts.
-func (c *Client) SendResolved(ctx context.Context, baseURL string, signals []Signal) Record {
-	return c.send(ctx, baseURL, signals, true, 1)
+	return c.send(ctx, baseURL, signals, attempt)
 }
 
 // SendUntilStored retries on 5xx and transport errors, as Alertmanager
@@ -96,7 +90,7 @@ func (c *Client) SendResolved(ctx context.Context, baseURL string, signals []Sig
 func (c *Client) SendUntilStored(ctx context.Context, baseURL string, signals []Signal, attempts int, backoff time.Duration) []Record {
 	var out []Record
 	for i := 1; i <= attempts; i++ {
-		r := c.send(ctx, baseURL, signals, false, i)
+		r := c.send(ctx, baseURL, signals, i)
 		out = append(out, r)
 		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) {
 			break
@@ -110,9 +104,9 @@ func (c *Client) SendUntilStored(ctx context.Context, baseURL string, signals []
 	return out
 }
 
-func (c *Client) send(ctx context.Context, baseURL string, signals []Signal, resolved bool, attempt int) Record {
-	r := Record{Seq: int(c.seq.Add(1)), Gateway: baseURL, Signals: signals, Resolved: resolved, Attempt: attempt}
-	body := Webhook(signals, resolved)
+func (c *Client) send(ctx context.Context, baseURL string, signals []Signal, attempt int) Record {
+	r := Record{Seq: int(c.seq.Add(1)), Gateway: baseURL, Signals: signals, Attempt: attempt}
+	body := Webhook(signals)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/v1/signals/prometheus", bytes.NewReader(body))
 	if err != nil {
 		r.Err = err.Error()

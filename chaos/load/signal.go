@@ -43,13 +43,11 @@ type Message struct {
 	TruncatedAlerts uint64 `json:"truncatedAlerts"`
 }
 
-// Webhook renders signals as one Alertmanager webhook (payload version 4),
-// as kube-prometheus' KubePodCrashLooping-style alerts would look.
-func Webhook(signals []Signal, resolved bool) []byte {
-	status := "firing"
-	if resolved {
-		status = "resolved"
-	}
+// Webhook renders signals as one Alertmanager webhook (payload version 4) of
+// firing alerts, as kube-prometheus' KubePodCrashLooping-style alerts would
+// look.
+func Webhook(signals []Signal) []byte {
+	const status = "firing"
 	w := Message{Version: "4", Data: &template.Data{Status: status, Receiver: "alertgate", ExternalURL: "http://alertmanager.monitoring:9093",
 		GroupLabels: template.KV{}, CommonLabels: template.KV{}, CommonAnnotations: template.KV{}}}
 	for i, s := range signals {
@@ -66,9 +64,6 @@ func Webhook(signals []Signal, resolved bool) []byte {
 			StartsAt:     s.StartsAt,
 			GeneratorURL: "http://prometheus.monitoring:9090/graph?g0.expr=up",
 			Fingerprint:  fmt.Sprintf("%016x", i),
-		}
-		if resolved {
-			a.EndsAt = s.StartsAt.Add(time.Minute)
 		}
 		w.Alerts = append(w.Alerts, a)
 		if i == 0 {
