@@ -59,9 +59,7 @@ func runRandom(t *scenario.T, o Options) {
 	defer stop()
 
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	t.Go(&wg, func() {
 		for _, s := range steps {
 			if !sleepUntil(ctx, start.Add(s.At)) {
 				return
@@ -73,7 +71,7 @@ func runRandom(t *scenario.T, o Options) {
 				return
 			}
 		}
-	}()
+	})
 	pool := &signalPool{ns: t.Namespace}
 	for w := 0; w < o.Workers; w++ {
 		wg.Add(1)

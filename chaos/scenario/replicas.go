@@ -45,12 +45,10 @@ func init() {
 				sigs := t.Signals("KubePodCrashLooping", 5)
 				t.Inject(f)
 				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				t.Go(&wg, func() {
 					time.Sleep(time.Second)
 					t.Heal(f)
-				}()
+				})
 				// Four senders per signal, two per replica, each retrying
 				// like Alertmanager until stored.
 				t.concurrently(4*len(sigs), func(i int) load.Record { return t.Retry(i, sigs[i/4:i/4+1]) })

@@ -32,7 +32,8 @@ type Recovery struct {
 
 // T is what a scenario's Run sees: the environment, its gateways and load
 // client, and the ways to inject faults, expect outcomes and check
-// invariants. Its methods are safe for concurrent use.
+// invariants. Its methods are safe for concurrent use; run goroutines that
+// may call Fatalf with Go.
 type T struct {
 	Ctx       context.Context
 	Env       *env.Env
@@ -255,6 +256,17 @@ func (t *T) Run(fn func(*T)) {
 		}
 	}()
 	fn(t)
+}
+
+// Go runs fn in a goroutine counted by wg. A Fatalf there ends that
+// goroutine only, its violation recorded: unrecovered off the scenario's
+// goroutine, it would end the whole process.
+func (t *T) Go(wg *sync.WaitGroup, fn func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.Run(func(*T) { fn() })
+	}()
 }
 
 // Signals makes n new signals unique to this scenario and call.
