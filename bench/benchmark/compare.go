@@ -11,7 +11,6 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
 	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/internal/config"
 )
 
 func init() {
@@ -35,24 +34,13 @@ func compare(ctx context.Context, h *Harness) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := func(name, bin string) (*env.Gateway, error) {
-		g, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: "bench:cmp:" + h.RunID + ":", Bin: bin,
-			Configure: func(c *config.Config) {
-				c.Redis.Addr = h.Env.Redis.Addr()
-				c.LogLevel = "warn"
-				c.StatusInterval = config.D(time.Hour)
-			}})
-		if err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
-		return g, waitReady(ctx, g)
-	}
-	before, err := start("before", h.CompareBin)
+	prefix := "bench:cmp:" + h.RunID + ":"
+	before, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "before", bin: h.CompareBin, direct: true, configure: statusIdle})
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = before.Stop() }()
-	after, err := start("after", h.GatewayBin)
+	after, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "after", direct: true, configure: statusIdle})
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ func createPath(ctx context.Context, h *Harness) (*Result, error) {
 	// resource otherwise costs the API server a GET and an UPDATE of its
 	// status a second later, which competes with the next creates.
 	quiet, err := h.startGateway(ctx, ns, "bench:create:"+h.RunID+":", gatewaySpec{name: "gateway-status-1h", direct: true,
-		configure: func(c *config.Config) { c.StatusInterval = config.D(time.Hour) }})
+		configure: statusIdle})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 	}
 	defer func() { _ = gw.Stop() }()
 	quiet, err := h.startGateway(ctx, ns, "bench:dup:"+h.RunID+":", gatewaySpec{name: "gateway-status-1h", direct: true,
-		configure: func(c *config.Config) { c.StatusInterval = config.D(time.Hour) }})
+		configure: statusIdle})
 	if err != nil {
 		return nil, err
 	}

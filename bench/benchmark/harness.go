@@ -10,6 +10,7 @@ package benchmark
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,11 +192,17 @@ func Get(name string) (Benchmark, bool) {
 // gatewaySpec says how to start a gateway.
 type gatewaySpec struct {
 	name string
+	// bin is the gateway binary. Default: Harness.GatewayBin.
+	bin string
 	// direct connects the gateway straight to Redis instead of through
 	// Toxiproxy (its API traffic always goes through the proxy).
 	direct    bool
 	configure func(*config.Config)
 }
+
+// statusIdle sets the status projection's interval to an hour, so that it
+// stays idle during a benchmark and the request path alone is measured.
+func statusIdle(c *config.Config) { c.StatusInterval = config.D(time.Hour) }
 
 // namespace creates a namespace for one benchmark's resources.
 func (h *Harness) namespace(ctx context.Context, bench string) (string, error) {
@@ -205,7 +212,7 @@ func (h *Harness) namespace(ctx context.Context, bench string) (string, error) {
 
 // startGateway starts one gateway process.
 func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gatewaySpec) (*env.Gateway, error) {
-	g, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: h.GatewayBin,
+	g, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: cmp.Or(s.bin, h.GatewayBin),
 		Configure: func(c *config.Config) {
 			if s.direct {
 				c.Redis.Addr = h.Env.Redis.Addr()

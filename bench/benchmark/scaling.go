@@ -9,7 +9,6 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
 	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/internal/config"
 )
 
 func init() {
@@ -105,10 +104,9 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	// show the request path alone.
 	stop(gw1)
 	stop(gw2)
-	quiet := func(c *config.Config) { c.StatusInterval = config.D(time.Hour) }
 	var qs []*env.Gateway
 	for i := 1; i <= 2; i++ {
-		g, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: fmt.Sprintf("gateway-status-1h-%d", i), direct: true, configure: quiet})
+		g, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: fmt.Sprintf("gateway-status-1h-%d", i), direct: true, configure: statusIdle})
 		if err != nil {
 			return nil, err
 		}
