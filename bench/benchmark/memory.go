@@ -15,6 +15,7 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
+	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/breaker"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/dedup"
@@ -80,19 +81,6 @@ func seed(ctx context.Context, h *Harness, gen *traffic.Generator, prefix string
 	return flush()
 }
 
-func usedMemory(ctx context.Context, h *Harness) (int64, error) {
-	info, err := h.Env.RDB.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no used_memory in INFO")
-}
-
 // memory seeds N committed fingerprints, starts a fresh gateway and sends
 // duplicates spread over all N for a while, then reads the gateway's RSS.
 func memory(ctx context.Context, h *Harness) (*Result, error) {
@@ -114,14 +102,14 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 			return nil, err
 		}
 		prefix := fmt.Sprintf("bench:mem:%s:%d:", h.RunID, n)
-		before, err := usedMemory(ctx, h)
+		before, err := fault.UsedMemory(ctx, h.Env.RDB)
 		if err != nil {
 			return nil, err
 		}
 		if err := seed(ctx, h, gen, prefix); err != nil {
 			return nil, err
 		}
-		after, err := usedMemory(ctx, h)
+		after, err := fault.UsedMemory(ctx, h.Env.RDB)
 		if err != nil {
 			return nil, err
 		}

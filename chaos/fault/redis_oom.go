@@ -30,7 +30,7 @@ func (RedisOOM) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 	if err != nil {
 		return nil, err
 	}
-	used, err := usedMemory(ctx, rdb)
+	used, err := UsedMemory(ctx, rdb)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (RedisOOM) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 	}
 	// Client buffers come and go by a few kilobytes; lower the limit a
 	// little below what is used so none of that slack lets a write in.
-	used, err = usedMemory(ctx, rdb)
+	used, err = UsedMemory(ctx, rdb)
 	if err == nil {
 		err = rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used-256<<10, 10)).Err()
 	}
@@ -77,7 +77,8 @@ func (RedisOOM) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 	return undo, nil
 }
 
-func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+// UsedMemory returns Redis's used_memory from INFO memory, in bytes.
+func UsedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 	info, err := rdb.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, err
