@@ -128,16 +128,3 @@ func StripIdentityHeaders(h http.Header) {
 		}
 	}
 }
-
-type senderKey struct{}
-
-// WithSender records the authenticated sender in ctx.
-func WithSender(ctx context.Context, user string) context.Context {
-	return context.WithValue(ctx, senderKey{}, user)
-}
-
-// Sender returns the authenticated sender, or "".
-func Sender(ctx context.Context) string {
-	s, _ := ctx.Value(senderKey{}).(string)
-	return s
-}

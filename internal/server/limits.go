@@ -57,7 +57,6 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				return
 			}
 			sender = d.User
-			r = r.WithContext(auth.WithSender(r.Context(), sender))
 		}
 		if s.senders != nil {
 			if sender == "" {
