@@ -68,8 +68,10 @@ type Leaks struct {
 // Invariant is one line of the verdict.
 type Invariant struct {
 	Name       string `json:"name"`
-	Passed     bool   `json:"passed"`
-	Violations int    `json:"violations"`
+	// Checked is false when no check of it ran (then Passed says nothing).
+	Checked    bool `json:"checked"`
+	Passed     bool `json:"passed"`
+	Violations int  `json:"violations"`
 }
 
 // Result of one scenario.
@@ -182,6 +184,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 		for _, v := range append(append(check.CheckNoOrphan(st, t.Lease), check.CheckNoLoss(st, client.Records())...), check.CheckNoDuplicate(st)...) {
 			t.Violate(v)
 		}
+		t.MarkChecked(check.NoOrphan, check.NoLoss, check.NoDuplicate)
 	} else {
 		t.Expect(false, "read final state: %v", err)
 	}
@@ -197,6 +200,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	}
 	client.Close()
 	res.Leaks = measureLeaks(e, client, baseline, bin == "")
+	t.MarkChecked(check.NoLeak, check.Expectations)
 	if res.Leaks.Detail != "" {
 		t.Violate(check.Violation{Invariant: check.NoLeak, Detail: res.Leaks.Detail})
 	}
@@ -238,7 +242,7 @@ func finish(res *Result, t *scenario.T, client *load.Client) *Result {
 	}
 	res.Passed = len(res.Violations) == 0
 	for _, name := range InvariantNames {
-		res.Invariants = append(res.Invariants, Invariant{Name: name, Passed: count[name] == 0, Violations: count[name]})
+		res.Invariants = append(res.Invariants, Invariant{Name: name, Checked: t.Checked(name), Passed: count[name] == 0, Violations: count[name]})
 	}
 	return res
 }

@@ -63,6 +63,7 @@ type T struct {
 	seq        int
 	active     map[string]fault.Undo
 	deferred   []func()
+	checked    map[string]bool
 }
 
 // failNow aborts a scenario's Run; the runner recovers it.
@@ -206,6 +207,26 @@ func (t *T) violate(v check.Violation) {
 	t.Logf("VIOLATION %s", v)
 }
 
+// MarkChecked records that the named invariants were checked, so that a
+// report tells "held" from "never checked".
+func (t *T) MarkChecked(names ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.checked == nil {
+		t.checked = map[string]bool{}
+	}
+	for _, n := range names {
+		t.checked[n] = true
+	}
+}
+
+// Checked reports whether the named invariant was checked.
+func (t *T) Checked(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.checked[name]
+}
+
 // Violations returns what went wrong so far.
 func (t *T) Violations() []check.Violation {
 	t.mu.Lock()
@@ -320,8 +341,10 @@ func (t *T) Check(consistent bool) *check.State {
 	vs := check.CheckNoOrphan(st, t.Lease)
 	vs = append(vs, check.CheckNoLoss(st, t.Client.Records())...)
 	vs = append(vs, check.CheckNoDuplicate(st)...)
+	t.MarkChecked(check.NoOrphan, check.NoLoss, check.NoDuplicate)
 	if consistent {
 		vs = append(vs, check.CheckConsistent(st)...)
+		t.MarkChecked(check.Consistent)
 	}
 	for _, v := range vs {
 		t.violate(v)
