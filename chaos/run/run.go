@@ -67,7 +67,7 @@ type Leaks struct {
 
 // Invariant is one line of the verdict.
 type Invariant struct {
-	Name       string `json:"name"`
+	Name string `json:"name"`
 	// Checked is false when no check of it ran (then Passed says nothing).
 	Checked    bool `json:"checked"`
 	Passed     bool `json:"passed"`
