@@ -153,22 +153,24 @@ func (s *Store) Settle(ctx context.Context, token string, now time.Time, st []pi
 	if len(st) == 0 {
 		return nil
 	}
-	nowS := now.Unix()
+	// The arguments common to the batch are boxed once, as in Claim.
+	tok, nowS := any(token), any(now.Unix())
 	_, err := s.runIdempotent(ctx, "settle", settleScript, len(st), func(i int) (string, []any) {
 		c := st[i]
 		commit := "0"
 		if c.Commit {
 			commit = "1"
 		}
-		return c.Fingerprint, []any{token, nowS, s.opts.Window.Milliseconds(), c.Bucket, c.Count, commit}
+		return c.Fingerprint, []any{tok, nowS, s.windowMs, c.Bucket, c.Count, commit}
 	})
 	return err
 }
 
 // Renew implements pipeline.Deduper.
 func (s *Store) Renew(ctx context.Context, token string, fingerprints []string) error {
+	tok := any(token)
 	_, err := s.runIdempotent(ctx, "renew", renewScript, len(fingerprints), func(i int) (string, []any) {
-		return fingerprints[i], []any{token, s.opts.Lease.Milliseconds()}
+		return fingerprints[i], []any{tok, s.leaseMs}
 	})
 	return err
 }
@@ -194,9 +196,13 @@ func (s *Store) Lookup(ctx context.Context, fingerprints []string) ([]pipeline.L
 		if len(v) != 3 || v[0] != "c" {
 			continue
 		}
+		// HMGET answers bulk strings, or nil for a missing field (which
+		// parses as 0, as before).
+		b, _ := v[1].(string)
+		n, _ := v[2].(string)
 		out[i].Found = true
-		out[i].Bucket, _ = strconv.ParseInt(fmt.Sprint(v[1]), 10, 64)
-		out[i].Count, _ = strconv.ParseInt(fmt.Sprint(v[2]), 10, 64)
+		out[i].Bucket, _ = strconv.ParseInt(b, 10, 64)
+		out[i].Count, _ = strconv.ParseInt(n, 10, 64)
 	}
 	return out, nil
 }
