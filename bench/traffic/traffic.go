@@ -107,7 +107,7 @@ type Request struct {
 
 // Stats count what a Generator made.
 type Stats struct {
-	Requests, Signals, New, Events uint64
+	Requests, Signals, New uint64
 }
 
 // Generator makes requests; it is safe for concurrent use.
@@ -124,7 +124,6 @@ type Generator struct {
 	requests atomic.Uint64
 	signals  atomic.Uint64
 	newSigs  atomic.Uint64
-	evCount  atomic.Uint64
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -158,12 +157,9 @@ func New(opts Options) (*Generator, error) {
 	return g, nil
 }
 
-// RunID returns the run's identifier.
-func (g *Generator) RunID() string { return g.opts.RunID }
-
 // Stats returns what was made so far.
 func (g *Generator) Stats() Stats {
-	return Stats{Requests: g.requests.Load(), Signals: g.signals.Load(), New: g.newSigs.Load(), Events: g.evCount.Load()}
+	return Stats{Requests: g.requests.Load(), Signals: g.signals.Load(), New: g.newSigs.Load()}
 }
 
 // hash derives a stable number from the run, a kind of name and an index.
@@ -382,7 +378,6 @@ func (g *Generator) Next() Request {
 	c := g.choose()
 	g.requests.Add(1)
 	if c.event {
-		g.evCount.Add(1)
 		g.signals.Add(1)
 		if c.picks[0] >= 0 {
 			return Request{Path: EventPath, Body: g.events[c.picks[0]], Signals: 1}
@@ -536,15 +531,6 @@ func (g *Generator) PoolRequests(batch int) []Request {
 	}
 	for _, e := range g.events {
 		out = append(out, Request{Path: EventPath, Body: e, Signals: 1})
-	}
-	return out
-}
-
-// PoolAlerts returns the JSON of every pool alert, as it is sent.
-func (g *Generator) PoolAlerts() [][]byte {
-	out := make([][]byte, len(g.alerts))
-	for i, a := range g.alerts {
-		out[i] = a.json
 	}
 	return out
 }
