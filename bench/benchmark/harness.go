@@ -42,7 +42,7 @@ type Harness struct {
 	// Self is this program's executable; the floor runs as
 	// `Self floor …` so that it is a process of its own, like the gateway.
 	Self string
-	// Dir receives profiles and other files. Default: a temporary
+	// Dir receives profiles and other files. Default: the working
 	// directory.
 	Dir string
 	// Log receives progress lines. Default: discarded.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/breaker"
 	"github.com/alertgate/gateway/internal/config"
@@ -19,7 +20,8 @@ import (
 
 // Options configure a floor server.
 type Options struct {
-	// Listen address; it must be on loopback. Default: 127.0.0.1:0.
+	// Listen address; Start refuses one that is not on loopback.
+	// Default: 127.0.0.1:0.
 	Listen string
 	// RedisAddr of the Redis the gateway uses. Required.
 	RedisAddr string
@@ -45,6 +47,9 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "alertgate:floor:"
+	}
+	if err := attack.CheckLoopback("http://" + o.Listen); err != nil {
+		return nil, fmt.Errorf("floor: listen: %w", err)
 	}
 	cfg := config.Default()
 	cfg.Redis.Addr = o.RedisAddr

@@ -12,8 +12,9 @@ type rule struct {
 	target string
 	// clusterScoped objects (nodes) carry no namespace label.
 	clusterScoped bool
-	// labels are added as they are; "$ns", "$obj", "$node", "$container"
-	// and "$ip" are replaced.
+	// labels are added as they are, except the values "$obj", "$node",
+	// "$container", "$uid" and "$ip:<port>", which are replaced (the
+	// namespace label is set apart, from the chosen namespace).
 	labels  [][2]string
 	group   string // runbook group
 	summary string
