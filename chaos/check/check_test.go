@@ -88,7 +88,7 @@ func TestNoDuplicateCatchesTwoResourcesForOneSignal(t *testing.T) {
 	// and one per signal identity.
 	s.Resources = append(s.Resources, resource(fpA, 8, "a"))
 	vs := CheckNoDuplicate(s)
-	if len(vs) != 2 || !strings.Contains(vs[0].Detail, "fingerprint aaaaaaaaaaaa has 2") || !strings.Contains(vs[1].Detail, "signal prometheus/KubePodCrashLooping/Pod/ns/a has 2") {
+	if len(vs) != 2 || !strings.Contains(vs[0].Detail, "fingerprint aaaaaaaaaaaa has 2") || !strings.Contains(vs[1].Detail, "signal ns/a/KubePodCrashLooping (prometheus, Pod) has 2") {
 		t.Fatalf("want the fingerprint and the signal named, got %v", vs)
 	}
 }

@@ -13,8 +13,10 @@ func CheckNoDuplicate(s *State) []Violation {
 	byID := map[string][]string{}
 	for _, r := range s.Resources {
 		byFP[r.Spec.Fingerprint] = append(byFP[r.Spec.Fingerprint], r.Name)
+		// Named as load.Signal.Key names it, so that the random checker
+		// finds the requests that carried it.
 		t := r.Spec.TargetResource
-		id := r.Spec.Source + "/" + r.Spec.SignalName + "/" + t.Kind + "/" + t.Namespace + "/" + t.Name
+		id := fmt.Sprintf("%s/%s/%s (%s, %s)", t.Namespace, t.Name, r.Spec.SignalName, r.Spec.Source, t.Kind)
 		byID[id] = append(byID[id], r.Name)
 	}
 	var out []Violation

@@ -206,7 +206,7 @@ func Check(st *check.State, history []load.Record) []check.Violation {
 	sent := map[string]bool{}
 	for _, r := range history {
 		for _, s := range r.Signals {
-			sent[s.Namespace+"/"+s.Pod+"/"+s.Name] = true
+			sent[s.Key()] = true
 		}
 	}
 	for _, rr := range st.Resources {
@@ -225,7 +225,7 @@ func Window(v check.Violation, history []load.Record, timeline []scenario.Event)
 	var rel []load.Record
 	for _, r := range history {
 		for _, s := range r.Signals {
-			if strings.Contains(v.Detail, s.Key()) || strings.Contains(v.Detail, s.Namespace+"/"+s.Pod+"/"+s.Name) {
+			if strings.Contains(v.Detail, s.Key()) {
 				rel = append(rel, r)
 				break
 			}

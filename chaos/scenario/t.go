@@ -64,6 +64,7 @@ type T struct {
 	active     map[string]fault.Undo
 	deferred   []func()
 	checked    map[string]bool
+	reported   map[check.Violation]bool
 }
 
 // failNow aborts a scenario's Run; the runner recovers it.
@@ -197,8 +198,18 @@ func (t *T) Fatalf(format string, args ...any) {
 // Violate records a broken invariant.
 func (t *T) Violate(v check.Violation) { t.violate(v) }
 
+// violate records v once: the runner's final check sees again what a
+// scenario's last check saw, and a lasting fault is counted once.
 func (t *T) violate(v check.Violation) {
 	t.mu.Lock()
+	if t.reported[v] {
+		t.mu.Unlock()
+		return
+	}
+	if t.reported == nil {
+		t.reported = map[check.Violation]bool{}
+	}
+	t.reported[v] = true
 	if t.phase != "" {
 		v.Detail = "[" + t.phase + "] " + v.Detail
 	}
