@@ -6,7 +6,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,17 +20,16 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/alertgate/gateway/internal/config"
 )
 
 var updateCRD = flag.Bool("update-crd", false, "copy config/crd into the chart's crds/ instead of failing on drift")
 
-const (
-	crdFile      = "remediation.alertgate.io_remediationrequests.yaml"
-	configGoPath = "internal/config/config.go"
-)
+const crdFile = "remediation.alertgate.io_remediationrequests.yaml"
 
-// extraFlags are gateway flags the chart must support whatever config.go
-// says (Sentinel, TLS, auth, load shedding): the test fails if one of them
+// extraFlags are gateway flags the chart must support whatever
+// config.Flags says (Sentinel, TLS, auth, load shedding): the test fails if one of them
 // disappears from the chart.
 var extraFlags = []string{
 	"redis-sentinel-master", "redis-sentinel-addrs", "redis-sentinel-password",
@@ -44,34 +42,6 @@ var extraFlags = []string{
 // with the reason.
 var flagsNotInChart = map[string]string{
 	"dev": "starts a local redis-server and control plane; meaningless in a cluster and impossible in a distroless image",
-}
-
-// optionRE matches one entry of Config.options(): {"name", "usage", value}.
-var optionRE = regexp.MustCompile(`(?m)^\s*\{"([a-z0-9][a-z0-9-]*)",\s*"`)
-
-// gatewayFlags parses the flag names out of internal/config/config.go.
-func gatewayFlags(t *testing.T) []string {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join(repoRoot, configGoPath))
-	if err != nil {
-		t.Fatalf("read %s: %v", configGoPath, err)
-	}
-	var flags []string
-	for _, m := range optionRE.FindAllSubmatch(src, -1) {
-		flags = append(flags, string(m[1]))
-	}
-	// Guard against the regexp silently matching nothing after a refactor.
-	for _, known := range []string{"listen", "redis-addr", "namespace", "log-level", "shutdown-timeout"} {
-		if !slices.Contains(flags, known) {
-			t.Fatalf("parsed %d flags from %s but not %q: update optionRE", len(flags), configGoPath, known)
-		}
-	}
-	return flags
-}
-
-// envName mirrors config.EnvName.
-func envName(flagName string) string {
-	return "ALERTGATE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 func TestChartCRDMatchesGenerated(t *testing.T) {
@@ -298,11 +268,14 @@ func TestChartServiceAndPDB(t *testing.T) {
 	}
 }
 
-// TestChartEveryGatewayFlag fails when config.go gains a flag that the chart
-// does not set: every flag's ALERTGATE_ variable must appear in the gateway
-// Deployment of at least one case, and values.yaml must document it.
+// TestChartEveryGatewayFlag fails when config.Flags gains a flag that the
+// chart does not set: every flag's ALERTGATE_ variable must appear in the
+// gateway Deployment of at least one case, and values.yaml must document it.
 func TestChartEveryGatewayFlag(t *testing.T) {
-	flags := append(gatewayFlags(t), extraFlags...)
+	flags := config.Flags()
+	for _, f := range extraFlags {
+		flags = append(flags, config.Flag{Name: f, Env: config.EnvName(f)})
+	}
 	valuesYAML, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -316,14 +289,15 @@ func TestChartEveryGatewayFlag(t *testing.T) {
 		}
 	}
 	known := map[string]bool{}
-	for _, f := range flags {
-		known[envName(f)] = true
+	for _, fl := range flags {
+		f := fl.Name
+		known[fl.Env] = true
 		if reason, ok := flagsNotInChart[f]; ok {
 			t.Logf("flag --%s not set by the chart: %s", f, reason)
 			continue
 		}
-		if !seen[envName(f)] {
-			t.Errorf("flag --%s: no case sets %s in the gateway Deployment; add it to the chart", f, envName(f))
+		if !seen[fl.Env] {
+			t.Errorf("flag --%s: no case sets %s in the gateway Deployment; add it to the chart", f, fl.Env)
 		}
 		if !bytes.Contains(valuesYAML, []byte("--"+f+")")) && !bytes.Contains(valuesYAML, []byte("--"+f+":")) &&
 			!bytes.Contains(valuesYAML, []byte("--"+f+",")) && !bytes.Contains(valuesYAML, []byte("--"+f+" ")) {
