@@ -57,16 +57,13 @@ type Deps struct {
 
 // App is one gateway.
 type App struct {
-	cfg     config.Config
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	rdb     *redis.Client
-	kube    client.Client
-	store   *dedup.Store
-	creator *create.Creator
-	syncer  *create.StatusSyncer
-	server  *server.Server
-	http    *http.Server
+	cfg    config.Config
+	log    *slog.Logger
+	rdb    *redis.Client
+	kube   client.Client
+	syncer *create.StatusSyncer
+	server *server.Server
+	http   *http.Server
 
 	// kubeIdle closes the API client's idle connections at shutdown.
 	kubeIdle func()
@@ -153,7 +150,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, metrics: m, rdb: rdb, kube: kube, store: store, creator: creator, syncer: syncer, kubeIdle: idle}
+	a := &App{cfg: cfg, log: log, rdb: rdb, kube: kube, syncer: syncer, kubeIdle: idle}
 	if cfg.TLS.CertFile != "" {
 		if a.certs, err = server.NewCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			return nil, err
@@ -353,12 +350,6 @@ func (a *App) Addr() string {
 	}
 	return a.ln.Addr().String()
 }
-
-// Metrics returns the gateway's metrics.
-func (a *App) Metrics() *metrics.Metrics { return a.metrics }
-
-// Store returns the dedup store.
-func (a *App) Store() *dedup.Store { return a.store }
 
 // Run serves until ctx is done, then shuts down gracefully: /readyz fails,
 // in-flight requests drain (bounded by the shutdown timeout), pending

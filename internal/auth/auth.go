@@ -17,11 +17,10 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Mode names how senders are authenticated.
+// Mode names how senders are authenticated (mode "none" builds no guard).
 const (
 	ModeKubernetes = "kubernetes"
 	ModeStatic     = "static"
-	ModeNone       = "none"
 )
 
 // Decision is the outcome of checking one token.

@@ -80,9 +80,6 @@ func (c *Creator) Namespace() string { return c.opts.Namespace }
 // Available implements pipeline.Creator.
 func (c *Creator) Available() bool { return !c.opts.Breaker.Open() }
 
-// Breaker returns the API breaker.
-func (c *Creator) Breaker() *breaker.Breaker { return c.opts.Breaker }
-
 // Create implements pipeline.Creator.
 func (c *Creator) Create(ctx context.Context, sig *pipeline.Signal, name string, _ int64) (bool, int64, error) {
 	obj := Build(sig, c.opts.Namespace, name)

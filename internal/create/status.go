@@ -47,7 +47,6 @@ type StatusSyncer struct {
 	mu      sync.Mutex
 	pending map[types.NamespacedName]pipeline.Observation
 	written map[types.NamespacedName]written
-	dropped int64
 }
 
 var _ pipeline.StatusSink = (*StatusSyncer)(nil)
@@ -79,20 +78,12 @@ func (s *StatusSyncer) Observe(o pipeline.Observation) {
 	cur, ok := s.pending[key]
 	if !ok {
 		if len(s.pending) >= s.opts.MaxPending {
-			s.dropped++
 			return
 		}
 		s.pending[key] = o
 		return
 	}
 	s.pending[key] = merge(cur, o)
-}
-
-// Pending returns the number of resources waiting for an update.
-func (s *StatusSyncer) Pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending)
 }
 
 func merge(a, b pipeline.Observation) pipeline.Observation {

@@ -79,12 +79,6 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 // Key returns the Redis key of a fingerprint.
 func (s *Store) Key(fingerprint string) string { return s.opts.KeyPrefix + fingerprint }
 
-// KeyPrefix returns the prefix of every key the store writes.
-func (s *Store) KeyPrefix() string { return s.opts.KeyPrefix }
-
-// Breaker returns the store's circuit breaker.
-func (s *Store) Breaker() *breaker.Breaker { return s.opts.Breaker }
-
 // Claim implements pipeline.Deduper.
 func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims []pipeline.Claim) ([]pipeline.ClaimResult, error) {
 	// ARGV of every claim is a window of one slice, and the arguments

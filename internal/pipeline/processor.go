@@ -56,9 +56,6 @@ func NewProcessor(d Deduper, c Creator, status StatusSink, opts Options) (*Proce
 	return &Processor{opts: opts, dedup: d, creator: c, status: status}, nil
 }
 
-// Window returns the dedup window.
-func (p *Processor) Window() time.Duration { return p.opts.Window }
-
 // group is one distinct fingerprint of the batch.
 type group struct {
 	sig     *Signal // first signal with this fingerprint

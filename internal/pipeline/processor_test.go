@@ -62,13 +62,12 @@ func (f *fakeDedup) Lookup(_ context.Context, fps []string) ([]LookupResult, err
 }
 
 type fakeCreator struct {
-	mu        sync.Mutex
-	down      bool
-	fail      map[string]error // by fingerprint
-	exists    map[string]bool  // by fingerprint
-	created   []string         // names
-	resolved  []string
-	available bool
+	mu       sync.Mutex
+	down     bool
+	fail     map[string]error // by fingerprint
+	exists   map[string]bool  // by fingerprint
+	created  []string         // names
+	resolved []string
 }
 
 func (f *fakeCreator) Create(_ context.Context, s *Signal, name string, _ int64) (bool, int64, error) {
