@@ -55,9 +55,7 @@ func init() {
 				t.ExpectStatuses([]load.Record{r}, "retry", 201, 202)
 			}
 			st := t.Check(true)
-			for _, s := range append(first, second...) {
-				t.Expect(len(st.ResourcesFor(s)) == 1, "signal %s has %d resources, want exactly 1", s.Key(), len(st.ResourcesFor(s)))
-			}
+			t.ExpectOneResourceEach(st, append(first, second...), "after the retries")
 		},
 	})
 }

@@ -28,9 +28,7 @@ func init() {
 			// API server answer AlreadyExists, so each replay is a duplicate.
 			t.ExpectStatuses(t.SendEach(0, sigs), "replay after data loss", 202)
 			st := t.Check(true)
-			for _, s := range sigs {
-				t.Expect(len(st.ResourcesFor(s)) == 1, "signal %s has %d resources after the replay", s.Key(), len(st.ResourcesFor(s)))
-			}
+			t.ExpectOneResourceEach(st, sigs, "after the replay")
 		},
 	})
 }

@@ -54,9 +54,7 @@ func init() {
 				t.concurrently(4*len(sigs), func(i int) load.Record { return t.Retry(i, sigs[i/4:i/4+1]) })
 				wg.Wait()
 				st := t.Check(true)
-				for _, s := range sigs {
-					t.Expect(len(st.ResourcesFor(s)) == 1, "signal %s has %d resources", s.Key(), len(st.ResourcesFor(s)))
-				}
+				t.ExpectOneResourceEach(st, sigs, "through "+f.String())
 			}
 		},
 	})

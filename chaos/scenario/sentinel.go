@@ -89,9 +89,7 @@ func init() {
 				t.ExpectStatuses([]load.Record{t.Send(i, []load.Signal{s})}, "replay after failover", 202)
 			}
 			st := t.Check(true)
-			for _, s := range append(first, during...) {
-				t.Expect(len(st.ResourcesFor(s)) == 1, "signal %s has %d resources", s.Key(), len(st.ResourcesFor(s)))
-			}
+			t.ExpectOneResourceEach(st, append(first, during...), "after the failover")
 		},
 	})
 }

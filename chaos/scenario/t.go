@@ -189,6 +189,14 @@ func (t *T) Expect(ok bool, format string, args ...any) bool {
 	return ok
 }
 
+// ExpectOneResourceEach expects exactly one resource for each signal in st.
+func (t *T) ExpectOneResourceEach(st *check.State, sigs []load.Signal, when string) {
+	for _, s := range sigs {
+		n := len(st.ResourcesFor(s))
+		t.Expect(n == 1, "%s: signal %s has %d resources, want exactly 1", when, s.Key(), n)
+	}
+}
+
 // Fatalf records a violation and stops the scenario.
 func (t *T) Fatalf(format string, args ...any) {
 	t.violate(check.Violation{Invariant: check.Expectations, Detail: fmt.Sprintf(format, args...)})
