@@ -62,6 +62,7 @@ type group struct {
 	indexes []int   // positions in the request
 	claim   Claim
 	res     ClaimResult
+	name    string // of the resource, from the claimed bucket
 	created bool
 	err     error
 	// first backs indexes for the usual single occurrence.
@@ -124,6 +125,7 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	}
 	for i, g := range groups {
 		g.res = results[i]
+		g.name = ResourceName(g.sig.Fingerprint, g.res.Bucket)
 	}
 	p.opts.Hooks.run(ctx, AfterReserve, fps)
 
@@ -191,13 +193,12 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 
 	ns := p.creator.Namespace()
 	for _, g := range groups {
-		name := ResourceName(g.sig.Fingerprint, g.res.Bucket)
 		status := StatusDuplicate
 		if g.created {
 			status = StatusCreated
 		}
 		for k, i := range g.indexes {
-			o := Outcome{Fingerprint: g.sig.Fingerprint, Namespace: ns, Name: name, Status: status, OccurrenceCount: g.res.Count}
+			o := Outcome{Fingerprint: g.sig.Fingerprint, Namespace: ns, Name: g.name, Status: status, OccurrenceCount: g.res.Count}
 			// Repeats of a fingerprint inside one batch are duplicates of
 			// its first occurrence.
 			if k > 0 {
@@ -211,7 +212,7 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 			if first.IsZero() {
 				first = now
 			}
-			p.status.Observe(Observation{Namespace: ns, Name: name, Count: g.res.Count, FirstSeen: first, LastSeen: now})
+			p.status.Observe(Observation{Namespace: ns, Name: g.name, Count: g.res.Count, FirstSeen: first, LastSeen: now})
 		}
 	}
 	return nil
@@ -262,8 +263,7 @@ func (p *Processor) group(req *Request, idx []int) []*group {
 func (p *Processor) createAll(ctx context.Context, gs []*group) {
 	p.parallel(len(gs), func(k int) {
 		g := gs[k]
-		name := ResourceName(g.sig.Fingerprint, g.res.Bucket)
-		created, existing, err := p.creator.Create(ctx, g.sig, name, g.res.Count)
+		created, existing, err := p.creator.Create(ctx, g.sig, g.name, g.res.Count)
 		if err != nil {
 			g.err = err
 			return
