@@ -30,9 +30,11 @@ func TestWatch(t *testing.T) {
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	time.Sleep(30 * time.Millisecond)
+	// Ten intervals: Start and Stop take one sample each, so a third one
+	// shows that the sampling loop ran.
+	time.Sleep(100 * time.Millisecond)
 	u := w.Stop()
-	if len(u) != 1 || u[0].Name != "self" || u[0].MaxRSS < 32<<20 || len(u[0].RSS) < 2 {
+	if len(u) != 1 || u[0].Name != "self" || u[0].MaxRSS < 32<<20 || len(u[0].RSS) < 3 {
 		t.Fatalf("usage %+v", u)
 	}
 	_ = buf[len(buf)-1]
