@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -248,12 +250,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var watch *procstat.Watch
 	if len(o.Watch) > 0 {
-		pids := make([]int, 0, len(o.Watch))
-		for p := range o.Watch {
-			pids = append(pids, p)
-		}
-		sort.Ints(pids)
-		watch = procstat.NewWatch(pids, o.Watch, 0, o.KeepRSS)
+		watch = procstat.NewWatch(slices.Sorted(maps.Keys(o.Watch)), o.Watch, 0, o.KeepRSS)
 		watch.Start()
 	}
 	machine, _ := procstat.ReadMachine()
@@ -351,12 +348,7 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "%d requests in %.2fs (%s): %.1f req/s, %.1f 2xx/s\n", r.Requests, r.Seconds, mode, r.Throughput, r.SuccessRate)
 	l := r.Latency
 	fmt.Fprintf(&b, "  latency ms: p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  mean %.2f\n", l.P50, l.P95, l.P99, l.Max, l.Mean)
-	codes := make([]int, 0, len(r.Codes))
-	for c := range r.Codes {
-		codes = append(codes, c)
-	}
-	sort.Ints(codes)
-	for _, c := range codes {
+	for _, c := range slices.Sorted(maps.Keys(r.Codes)) {
 		q := r.ByCode[c]
 		fmt.Fprintf(&b, "  status %3d: %7d  (p50 %.2f  p99 %.2f  max %.2f ms)\n", c, r.Codes[c], q.P50, q.P99, q.Max)
 	}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,7 +131,7 @@ func createPath(ctx context.Context, h *Harness) (*Result, error) {
 			objs[i] = create.Build(sig, ns, pipeline.ResourceName(sig.Fingerprint, pipeline.Bucket(sig, window)))
 		}
 		var lat []time.Duration
-		w := procstat.NewWatch(sortedPIDs(h.watch(nil)), h.watch(nil), 0, false)
+		w := procstat.NewWatch(slices.Sorted(maps.Keys(h.watch(nil))), h.watch(nil), 0, false)
 		machine, _ := procstat.ReadMachine()
 		w.Start()
 		for _, o := range objs {
@@ -176,13 +177,4 @@ func createPath(ctx context.Context, h *Harness) (*Result, error) {
 		"CPU during the gateway rounds (default, then status 1h, per round): " + strings.Join(cpu, "; ") + ".",
 	}
 	return res, nil
-}
-
-func sortedPIDs(m map[int]string) []int {
-	out := make([]int, 0, len(m))
-	for p := range m {
-		out = append(out, p)
-	}
-	sort.Ints(out)
-	return out
 }

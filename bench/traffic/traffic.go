@@ -10,17 +10,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/prometheus/alertmanager/template"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	corev1 "k8s.io/api/core/v1"
@@ -271,7 +273,7 @@ func (g *Generator) alert(i uint64, isNew bool, ns string) *alertSpec {
 		Annotations: map[string]string{
 			"summary":     r.summary,
 			"description": fmt.Sprintf(r.description, ns, obj),
-			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/" + r.group + "/" + lower(r.name),
+			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/" + r.group + "/" + strings.ToLower(r.name),
 		},
 		StartsAt:     start.UTC(),
 		GeneratorURL: "http://prometheus-k8s-0:9090/graph?g0.expr=" + url.QueryEscape(`ALERTS{alertname="`+r.name+`"} == 1`) + "&g0.tab=1",
@@ -282,16 +284,6 @@ func (g *Generator) alert(i uint64, isNew bool, ns string) *alertSpec {
 		panic(err)
 	}
 	return &alertSpec{ns: ns, json: b, labels: labels}
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for k, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[k] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 func toLabelSet(m map[string]string) model.LabelSet {
@@ -489,13 +481,8 @@ func webhook(specs []*alertSpec, ns string) []byte {
 }
 
 func groupKey(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	s := "{"
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		if i > 0 {
 			s += ","
 		}
@@ -513,12 +500,7 @@ func (g *Generator) PoolRequests(batch int) []Request {
 		batch = 20
 	}
 	var out []Request
-	nss := make([]string, 0, len(g.byNS))
-	for ns := range g.byNS {
-		nss = append(nss, ns)
-	}
-	sort.Strings(nss)
-	for _, ns := range nss {
+	for _, ns := range slices.Sorted(maps.Keys(g.byNS)) {
 		idx := g.byNS[ns]
 		for i := 0; i < len(idx); i += batch {
 			j := min(i+batch, len(idx))
