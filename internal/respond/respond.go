@@ -60,6 +60,9 @@ type Problem struct {
 
 const problemBase = "https://alertgate.io/problems/"
 
+// ProblemType returns the type URI of the problem named slug.
+func ProblemType(slug string) string { return problemBase + slug }
+
 // ProblemOf maps an error to its problem: InputError → 400/413/415,
 // retryable DependencyError → 503, DeadlineError → 504, anything else →
 // 500. Only 5xx answers invite the sender to retry.

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/alertgate/gateway/internal/auth"
+	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/internal/respond"
 )
 
@@ -41,11 +42,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			case err != nil:
 				// Never 401/403 for an outage: Alertmanager would drop the
 				// alerts for good.
-				w.Header().Set("Retry-After", retryAfter(s.opts.RetryAfter))
+				w.Header().Set("Retry-After", respond.RetryAfterSeconds(s.opts.RetryAfter))
 				s.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "authentication unavailable",
 					slog.String("request_id", id), slog.String("error", err.Error()))
-				s.opts.Metrics.DependencyErrors.WithLabelValues("kubernetes", "unavailable").Inc()
-				respond.Write(w, respond.Problem{Type: "https://alertgate.io/problems/auth-unavailable", Title: "Authentication unavailable",
+				s.opts.Metrics.DependencyErrors.WithLabelValues(string(pipeline.Kubernetes), string(pipeline.KindUnavailable)).Inc()
+				respond.Write(w, respond.Problem{Type: respond.ProblemType("auth-unavailable"), Title: "Authentication unavailable",
 					Status: http.StatusServiceUnavailable, Detail: "the token could not be reviewed; retry", Instance: r.URL.Path, RequestID: id})
 				return
 			case !d.Authenticated:
@@ -81,7 +82,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, slug, 
 	s.opts.Metrics.Rejected.WithLabelValues(reason).Inc()
 	s.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "request refused", slog.String("request_id", requestIDFrom(r.Context())),
 		slog.Int("status", code), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
-	respond.Write(w, respond.Problem{Type: "https://alertgate.io/problems/" + slug, Title: title, Status: code,
+	respond.Write(w, respond.Problem{Type: respond.ProblemType(slug), Title: title, Status: code,
 		Detail: detail, Instance: r.URL.Path, RequestID: requestIDFrom(r.Context())})
 }
 
@@ -129,8 +130,4 @@ func (l *senderLimits) allow(sender string) bool {
 	}
 	b.seen = now
 	return b.lim.AllowN(now, 1)
-}
-
-func retryAfter(d time.Duration) string {
-	return respond.RetryAfterSeconds(d)
 }

@@ -89,7 +89,7 @@ func New(reader *ingest.Reader, proc *pipeline.Processor, opts Options) *Server 
 	mux.Handle("/readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
 	mux.Handle("/metrics", promhttp.HandlerFor(opts.Metrics.Registry, promhttp.HandlerOpts{Registry: opts.Metrics.Registry}))
 	mux.Handle("/", s.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		respond.Write(w, respond.Problem{Type: "https://alertgate.io/problems/not-found", Title: "Not found",
+		respond.Write(w, respond.Problem{Type: respond.ProblemType("not-found"), Title: "Not found",
 			Status: http.StatusNotFound, Instance: r.URL.Path, RequestID: requestIDFrom(r.Context())})
 	})))
 	s.handler = s.requestID(s.recover(stripIdentity(mux)))
@@ -111,7 +111,7 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 		id := requestIDFrom(r.Context())
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			respond.Write(w, respond.Problem{Type: "https://alertgate.io/problems/method-not-allowed", Title: "Method not allowed",
+			respond.Write(w, respond.Problem{Type: respond.ProblemType("method-not-allowed"), Title: "Method not allowed",
 				Status: http.StatusMethodNotAllowed, Detail: "use POST", Instance: r.URL.Path, RequestID: id})
 			return
 		}
@@ -261,7 +261,7 @@ func (s *Server) recover(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.opts.Logger.Error("panic", "request_id", requestIDFrom(r.Context()), "panic", v)
-				respond.Write(w, respond.Problem{Type: "https://alertgate.io/problems/internal", Title: "Internal error",
+				respond.Write(w, respond.Problem{Type: respond.ProblemType("internal"), Title: "Internal error",
 					Status: http.StatusInternalServerError, RequestID: requestIDFrom(r.Context())})
 			}
 		}()
