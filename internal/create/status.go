@@ -143,7 +143,7 @@ func (s *StatusSyncer) Flush(ctx context.Context) {
 		}()
 	}
 	for _, o := range batch {
-		if ctx.Err() != nil || s.cr.opts.Breaker.Open() {
+		if ctx.Err() != nil || !s.cr.Available() {
 			// Keep the rest for the next flush rather than spend calls on
 			// an API that is known to be down.
 			s.Observe(o)
