@@ -99,9 +99,9 @@ func ProblemOf(err error) Problem {
 		Detail: "the signals could not be stored; retry"}
 }
 
-// Error writes err as a problem and returns its status. 503 and 504 carry
+// Error writes err as a problem and returns it. 503 and 504 carry
 // Retry-After.
-func Error(w http.ResponseWriter, r *http.Request, requestID string, err error, retryAfter time.Duration) int {
+func Error(w http.ResponseWriter, r *http.Request, requestID string, err error, retryAfter time.Duration) Problem {
 	p := ProblemOf(err)
 	p.Instance = r.URL.Path
 	p.RequestID = requestID
@@ -109,7 +109,7 @@ func Error(w http.ResponseWriter, r *http.Request, requestID string, err error, 
 		w.Header().Set("Retry-After", RetryAfterSeconds(retryAfter))
 	}
 	writeJSON(w, "application/problem+json", p.Status, p)
-	return p.Status
+	return p
 }
 
 // Write writes a problem built by the caller (e.g. 404, 405).

@@ -62,7 +62,7 @@ func TestProblemOf(t *testing.T) {
 func TestErrorWritesProblemWithRetryAfter(t *testing.T) {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodPost, "/api/v1/signals/prometheus", nil)
-	code := Error(w, r, "req-1", &pipeline.DependencyError{Dependency: pipeline.Kubernetes, Op: "create", Kind: pipeline.KindUnavailable, Err: errors.New("refused")}, 1500*time.Millisecond)
+	code := Error(w, r, "req-1", &pipeline.DependencyError{Dependency: pipeline.Kubernetes, Op: "create", Kind: pipeline.KindUnavailable, Err: errors.New("refused")}, 1500*time.Millisecond).Status
 	var p Problem
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
 		t.Fatal(err)

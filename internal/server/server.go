@@ -124,11 +124,10 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 
 		req, err := read(w, r, start)
 		if err != nil {
-			code := respond.Error(w, r, id, err, s.opts.RetryAfter)
-			p := respond.ProblemOf(err)
+			p := respond.Error(w, r, id, err, s.opts.RetryAfter)
 			m.Rejected.WithLabelValues(reason(p)).Inc()
 			s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "request rejected",
-				slog.String("request_id", id), slog.String("source", src), slog.Int("status", code),
+				slog.String("request_id", id), slog.String("source", src), slog.Int("status", p.Status),
 				slog.String("field", p.Field), slog.String("error", err.Error()))
 			return
 		}
@@ -162,7 +161,7 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 
 // fail answers a processing error and writes its one log line.
 func (s *Server) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, req *pipeline.Request, err error, start time.Time) {
-	code := respond.Error(w, r, req.ID, err, s.opts.RetryAfter)
+	code := respond.Error(w, r, req.ID, err, s.opts.RetryAfter).Status
 	fps := make([]string, len(req.Signals))
 	for i := range req.Signals {
 		fps[i] = req.Signals[i].Fingerprint
