@@ -18,8 +18,8 @@ import (
 // creates a second resource.
 type clockName struct{ pipeline.Creator }
 
-func (c clockName) Create(ctx context.Context, s *pipeline.Signal, name string, n int64) (bool, int64, error) {
-	return c.Creator.Create(ctx, s, fmt.Sprintf("%s-%x", name, time.Now().UnixNano()&0xffffff), n)
+func (c clockName) Create(ctx context.Context, s *pipeline.Signal, name string) (bool, int64, error) {
+	return c.Creator.Create(ctx, s, fmt.Sprintf("%s-%x", name, time.Now().UnixNano()&0xffffff))
 }
 
 // The scenarios catch deliberately broken gateways, as the README's table

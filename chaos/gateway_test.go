@@ -473,7 +473,7 @@ func TestStatusProjectionKeepsOthersWrites(t *testing.T) {
 	sig := &pipeline.Signal{Fingerprint: strings.Repeat("ab", 32), Name: "X", Severity: "warning", Source: pipeline.SourcePrometheus,
 		FiringTime: time.Now(), ReceivedTime: time.Now()}
 	name := pipeline.ResourceName(sig.Fingerprint, 1)
-	if _, _, err := cr.Create(ctx, sig, name, 1); err != nil {
+	if _, _, err := cr.Create(ctx, sig, name); err != nil {
 		t.Fatal(err)
 	}
 	sy := create.NewStatusSyncer(cr, create.StatusOptions{})

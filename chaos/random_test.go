@@ -46,8 +46,8 @@ func TestRandomHistory(t *testing.T) {
 // and creates in the background, so a create that then fails is lost.
 type ackFirst struct{ pipeline.Creator }
 
-func (a ackFirst) Create(ctx context.Context, s *pipeline.Signal, name string, n int64) (bool, int64, error) {
-	go func() { _, _, _ = a.Creator.Create(context.WithoutCancel(ctx), s, name, n) }()
+func (a ackFirst) Create(ctx context.Context, s *pipeline.Signal, name string) (bool, int64, error) {
+	go func() { _, _, _ = a.Creator.Create(context.WithoutCancel(ctx), s, name) }()
 	return true, 0, nil
 }
 

@@ -81,7 +81,7 @@ func (c *Creator) Namespace() string { return c.opts.Namespace }
 func (c *Creator) Available() bool { return !c.opts.Breaker.Open() }
 
 // Create implements pipeline.Creator.
-func (c *Creator) Create(ctx context.Context, sig *pipeline.Signal, name string, _ int64) (bool, int64, error) {
+func (c *Creator) Create(ctx context.Context, sig *pipeline.Signal, name string) (bool, int64, error) {
 	obj := Build(sig, c.opts.Namespace, name)
 	err := c.call(ctx, func(ctx context.Context) error { return c.c.Create(ctx, obj) })
 	if err == nil {

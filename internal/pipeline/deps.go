@@ -100,7 +100,7 @@ type Creator interface {
 	// Create creates the resource for sig. created is false, with a nil
 	// error, when a resource of that name already exists; existingCount is
 	// then its recorded occurrence count (0 if unknown).
-	Create(ctx context.Context, sig *Signal, name string, count int64) (created bool, existingCount int64, err error)
+	Create(ctx context.Context, sig *Signal, name string) (created bool, existingCount int64, err error)
 	// Resolve records the resolution of sig on the named resource; a
 	// missing resource is not an error.
 	Resolve(ctx context.Context, sig *Signal, name string) (found bool, err error)

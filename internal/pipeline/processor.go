@@ -263,7 +263,7 @@ func (p *Processor) group(req *Request, idx []int) []*group {
 func (p *Processor) createAll(ctx context.Context, gs []*group) {
 	p.parallel(len(gs), func(k int) {
 		g := gs[k]
-		created, existing, err := p.creator.Create(ctx, g.sig, g.name, g.res.Count)
+		created, existing, err := p.creator.Create(ctx, g.sig, g.name)
 		if err != nil {
 			g.err = err
 			return

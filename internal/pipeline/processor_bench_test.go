@@ -25,7 +25,7 @@ func (dupStore) Lookup(_ context.Context, fps []string) ([]LookupResult, error) 
 
 type nopCreator struct{}
 
-func (nopCreator) Create(context.Context, *Signal, string, int64) (bool, int64, error) {
+func (nopCreator) Create(context.Context, *Signal, string) (bool, int64, error) {
 	return true, 0, nil
 }
 func (nopCreator) Resolve(context.Context, *Signal, string) (bool, error) { return true, nil }

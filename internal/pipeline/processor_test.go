@@ -70,7 +70,7 @@ type fakeCreator struct {
 	resolved []string
 }
 
-func (f *fakeCreator) Create(_ context.Context, s *Signal, name string, _ int64) (bool, int64, error) {
+func (f *fakeCreator) Create(_ context.Context, s *Signal, name string) (bool, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail[s.Fingerprint]; err != nil {
