@@ -78,6 +78,8 @@ func (s *StatusSyncer) Observe(o pipeline.Observation) {
 	cur, ok := s.pending[key]
 	if !ok {
 		if len(s.pending) >= s.opts.MaxPending {
+			// Bounded memory: the count stays exact in Redis, and the
+			// resource's next observation brings its status up to date.
 			return
 		}
 		s.pending[key] = o
