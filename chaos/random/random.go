@@ -122,23 +122,13 @@ func runRandom(t *scenario.T, o Options) {
 	}
 }
 
-// send posts a batch and retries on 5xx and transport errors with
-// exponential backoff (100 ms doubling, at most 8 attempts), as
-// Alertmanager does until its notification times out.
+// send posts a batch and retries on 5xx and transport errors, at most 8
+// attempts, as Alertmanager does until its notification times out. No
+// sender's payload is invalid: a 4xx is a gateway bug.
 func send(ctx context.Context, t *scenario.T, worker int, batch []load.Signal) {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; attempt <= 8; attempt++ {
-		r := t.Client.SendAttempt(context.WithoutCancel(ctx), t.Gateways[(worker+attempt)%len(t.Gateways)].URL, batch, attempt)
-		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) {
-			if r.Status >= 400 {
-				t.Expect(false, "request %d answered %d: %s", r.Seq, r.Status, r.Err)
-			}
-			return
-		}
-		if !sleepUntil(ctx, time.Now().Add(backoff)) {
-			return
-		}
-		backoff = min(2*backoff, 2*time.Second)
+	r := t.RetryBackoff(ctx, worker, batch, 8, time.Time{})
+	if r.Status >= 400 && r.Status < 500 {
+		t.Expect(false, "request %d answered %d: %s", r.Seq, r.Status, r.Err)
 	}
 }
 

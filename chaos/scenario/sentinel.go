@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -59,7 +60,7 @@ func init() {
 			done := make(chan []load.Record)
 			go func() {
 				done <- t.concurrently(len(during), func(i int) load.Record {
-					return t.retryFor(i, during[i:i+1], 40*time.Second)
+					return t.RetryBackoff(t.Ctx, i, during[i:i+1], math.MaxInt, time.Now().Add(40*time.Second))
 				})
 			}()
 			promoted := make(chan time.Duration, 1)
@@ -118,19 +119,4 @@ func currentMaster(ctx context.Context, g *localdeps.SentinelGroup) (string, err
 		return "", fmt.Errorf("unexpected reply %v", v)
 	}
 	return net.JoinHostPort(v[0], v[1]), nil
-}
-
-// retryFor retries like Alertmanager (backoff doubling from 100 ms to 2 s)
-// until stored or d has passed.
-func (t *T) retryFor(i int, sigs []load.Signal, d time.Duration) load.Record {
-	deadline := time.Now().Add(d)
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		r := t.Client.SendAttempt(t.Ctx, t.Gateways[(i+attempt)%len(t.Gateways)].URL, sigs, attempt)
-		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) || time.Now().Add(backoff).After(deadline) {
-			return r
-		}
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 2*time.Second)
-	}
 }

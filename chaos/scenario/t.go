@@ -345,6 +345,28 @@ func (t *T) SendSpaced(i int, sigs []load.Signal, gap time.Duration) []load.Reco
 	return out
 }
 
+// RetryBackoff sends sigs as Alertmanager does: after a 5xx or no answer it
+// tries the next gateway after a backoff doubling from 100 ms to 2 s, until
+// a 2xx or 4xx, until attempts are spent, or until the next try would start
+// after until (zero: no limit) or ctx ends. It returns the last answer; ctx
+// ends the waiting, never a request under way.
+func (t *T) RetryBackoff(ctx context.Context, i int, sigs []load.Signal, attempts int, until time.Time) load.Record {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		r := t.Client.SendAttempt(context.WithoutCancel(ctx), t.Gateways[(i+attempt)%len(t.Gateways)].URL, sigs, attempt)
+		next := time.Now().Add(backoff)
+		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) || attempt >= attempts || (!until.IsZero() && next.After(until)) {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			return r
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
 // Retry sends signals until stored, as Alertmanager would, bounded.
 func (t *T) Retry(i int, sigs []load.Signal) load.Record {
 	rs := t.Client.SendUntilStored(t.Ctx, t.Gateways[i%len(t.Gateways)].URL, sigs, 60, 250*time.Millisecond)
