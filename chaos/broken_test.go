@@ -2,7 +2,6 @@ package chaos_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -13,13 +12,13 @@ import (
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
-// clockName is a deliberately broken creator: it names resources from the
-// clock instead of the signal, so that a replay after Redis lost its data
-// creates a second resource.
+// clockName is a deliberately broken creator: it numbers episodes from the
+// clock instead of the fingerprint's episodes, so that two requests racing
+// to open one episode open two.
 type clockName struct{ pipeline.Creator }
 
-func (c clockName) Create(ctx context.Context, s *pipeline.Signal, name string) (bool, int64, error) {
-	return c.Creator.Create(ctx, s, fmt.Sprintf("%s-%x", name, time.Now().UnixNano()&0xffffff))
+func (c clockName) Open(ctx context.Context, s *pipeline.Signal, m []pipeline.Member, seq int64) (pipeline.OpenResult, error) {
+	return c.Creator.Open(ctx, s, m, seq+time.Now().UnixNano()%1_000_000)
 }
 
 // The scenarios catch deliberately broken gateways, as the README's table
@@ -42,7 +41,7 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 	}{
 		{"acknowledge before create", "kubernetes-api-failure", check.NoLoss, func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} }, nil},
 		{"no request deadline", "latency-short-deadline", check.Expectations, nil, noDeadline},
-		{"resource name from the clock", "redis-restart-data-loss", check.NoDuplicate, func(c pipeline.Creator) pipeline.Creator { return clockName{c} }, nil},
+		{"resource name from the clock", "two-replicas", check.NoDuplicate, func(c pipeline.Creator) pipeline.Creator { return clockName{c} }, nil},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			s, ok := scenario.Get(c.scenario)

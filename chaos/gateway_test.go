@@ -472,8 +472,8 @@ func TestStatusProjectionKeepsOthersWrites(t *testing.T) {
 	}
 	sig := &pipeline.Signal{Fingerprint: strings.Repeat("ab", 32), Name: "X", Severity: "warning", Source: pipeline.SourcePrometheus,
 		FiringTime: time.Now(), ReceivedTime: time.Now()}
-	name := pipeline.ResourceName(sig.Fingerprint, 1)
-	if _, _, err := cr.Create(ctx, sig, name); err != nil {
+	name := v1alpha1.EpisodeName(sig.Fingerprint, 1)
+	if _, err := cr.Open(ctx, sig, nil, 1); err != nil {
 		t.Fatal(err)
 	}
 	sy := create.NewStatusSyncer(cr, create.StatusOptions{})

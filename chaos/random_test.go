@@ -46,9 +46,9 @@ func TestRandomHistory(t *testing.T) {
 // and creates in the background, so a create that then fails is lost.
 type ackFirst struct{ pipeline.Creator }
 
-func (a ackFirst) Create(ctx context.Context, s *pipeline.Signal, name string) (bool, int64, error) {
-	go func() { _, _, _ = a.Creator.Create(context.WithoutCancel(ctx), s, name) }()
-	return true, 0, nil
+func (a ackFirst) Open(ctx context.Context, s *pipeline.Signal, m []pipeline.Member, seq int64) (pipeline.OpenResult, error) {
+	go func() { _, _ = a.Creator.Open(context.WithoutCancel(ctx), s, m, seq) }()
+	return pipeline.OpenResult{Seq: seq, Name: a.Creator.Name(s.Fingerprint, seq), Created: true}, nil
 }
 
 // The history checker must catch a gateway that acknowledges before it

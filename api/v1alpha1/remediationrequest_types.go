@@ -10,6 +10,9 @@ const (
 	// LabelFingerprint holds the first 32 hex digits of the fingerprint
 	// (a label value is at most 63 characters; the full one is in the spec).
 	LabelFingerprint = "remediation.alertgate.io/fingerprint"
+	// LabelEpisode holds the episode's sequence number within its
+	// fingerprint (see EpisodeName).
+	LabelEpisode = "remediation.alertgate.io/episode"
 	// LabelSource holds the signal source ("prometheus", "kubernetes-event").
 	LabelSource = "remediation.alertgate.io/source"
 	// LabelManagedBy marks objects the gateway created.
@@ -25,6 +28,10 @@ type Phase string
 const (
 	PhasePending Phase = "Pending"
 )
+
+// DefaultTerminalPhases are the phases in which an episode has ended, unless
+// the gateway is configured otherwise (--terminal-phases).
+var DefaultTerminalPhases = []Phase{"Completed", "Failed", "TimedOut", "Skipped", "Cancelled"}
 
 // TargetResource is the Kubernetes object the signal is about.
 type TargetResource struct {
@@ -70,6 +77,15 @@ type RemediationRequestSpec struct {
 	FiringTime metav1.Time `json:"firingTime"`
 	// ReceivedTime is when the gateway received the signal.
 	ReceivedTime metav1.Time `json:"receivedTime"`
+	// Episode is the sequence number of this episode among the
+	// fingerprint's RemediationRequests; the name is derived from it.
+	// +kubebuilder:validation:Minimum=1
+	Episode int64 `json:"episode"`
+	// Members are the alerts (distinct label sets) that opened the
+	// episode; later ones are in status.members.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Members []Member `json:"members,omitempty"`
 	// OriginalPayload is the signal as received (one alert or one event),
 	// truncated to a bound; OriginalPayloadTruncated says whether it was.
 	// +optional
@@ -89,7 +105,28 @@ type Deduplication struct {
 	LastSeen metav1.Time `json:"lastSeen"`
 }
 
-// Resolution records that the sender reported the condition as resolved.
+// Member is one alert of an episode: a distinct label set that fired into
+// it. A member is resolved when its latest resolution resolves its latest
+// firing (ResolvedSince is not before FiringSince); Kubernetes Events have
+// no members and are never resolved.
+type Member struct {
+	// ID is the first 16 hex digits of the SHA-256 of the alert's labels.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{16}$`
+	ID string `json:"id"`
+	// FiringSince is the startsAt of the member's latest firing, as its
+	// sender gave it.
+	FiringSince metav1.MicroTime `json:"firingSince"`
+	// ResolvedSince is the startsAt of the firing its latest resolution
+	// ended.
+	// +optional
+	ResolvedSince *metav1.MicroTime `json:"resolvedSince,omitempty"`
+	// ResolvedAt is that resolution's endsAt.
+	// +optional
+	ResolvedAt *metav1.MicroTime `json:"resolvedAt,omitempty"`
+}
+
+// Resolution records that the sender reported the condition as resolved:
+// every member of the episode has resolved.
 type Resolution struct {
 	// ResolvedAt is the sender's end time (endsAt), or the time the
 	// resolution was received when the sender gave none.
@@ -105,6 +142,12 @@ type RemediationRequestStatus struct {
 	Phase Phase `json:"phase,omitempty"`
 	// +optional
 	Deduplication *Deduplication `json:"deduplication,omitempty"`
+	// Members is the state of every alert of the episode, kept by the
+	// gateway.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	Members []Member `json:"members,omitempty"`
+	// Resolution is set while every member is resolved.
 	// +optional
 	Resolution *Resolution `json:"resolution,omitempty"`
 }
@@ -115,6 +158,7 @@ type RemediationRequestStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=rr,categories=remediation
 // +kubebuilder:printcolumn:name="Signal",type=string,JSONPath=`.spec.signalName`
+// +kubebuilder:printcolumn:name="Episode",type=integer,JSONPath=`.spec.episode`
 // +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.spec.severity`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetResource.kind`
 // +kubebuilder:printcolumn:name="Name",type=string,JSONPath=`.spec.targetResource.name`

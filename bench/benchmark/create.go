@@ -81,7 +81,6 @@ func createPath(ctx context.Context, h *Harness) (*Result, error) {
 		return nil, err
 	}
 	rd := ingest.New(ingest.Options{})
-	window := config.Default().Dedup.Window.Duration
 	n := 200
 	if h.Quick {
 		n = 20
@@ -128,7 +127,11 @@ func createPath(ctx context.Context, h *Harness) (*Result, error) {
 				return nil, err
 			}
 			sig := &pr.Signals[0]
-			objs[i] = create.Build(sig, ns, pipeline.ResourceName(sig.Fingerprint, pipeline.Bucket(sig, window)))
+			var members []pipeline.Member
+			if m, ok := pipeline.MemberOf(sig); ok {
+				members = append(members, m)
+			}
+			objs[i] = create.Build(sig, ns, 1, members)
 		}
 		var lat []time.Duration
 		w := procstat.NewWatch(slices.Sorted(maps.Keys(h.watch(nil))), h.watch(nil), 0, false)

@@ -286,7 +286,7 @@ func firstBareCreate(ctx context.Context, c client.Client, ns, name string) time
 		obj := &v1alpha1.RemediationRequest{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Spec: v1alpha1.RemediationRequestSpec{Fingerprint: strings.Repeat("a", 64), SignalName: "Anchor", Severity: "info",
-				Source: "prometheus", FiringTime: metav1.Now(), ReceivedTime: metav1.Now()},
+				Source: "prometheus", FiringTime: metav1.Now(), ReceivedTime: metav1.Now(), Episode: 1},
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := c.Create(cctx, obj)

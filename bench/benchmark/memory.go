@@ -17,7 +17,6 @@ import (
 	"github.com/alertgate/gateway/bench/traffic"
 	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/breaker"
-	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/dedup"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/pipeline"
@@ -38,7 +37,6 @@ func seed(ctx context.Context, h *Harness, gen *traffic.Generator, prefix string
 		return err
 	}
 	rd := ingest.New(ingest.Options{})
-	window := config.Default().Dedup.Window.Duration
 	now := time.Now()
 	var claims []pipeline.Claim
 	var settle []pipeline.Settlement
@@ -68,9 +66,8 @@ func seed(ctx context.Context, h *Harness, gen *traffic.Generator, prefix string
 		}
 		for i := range pr.Signals {
 			s := &pr.Signals[i]
-			b := pipeline.Bucket(s, window)
-			claims = append(claims, pipeline.Claim{Fingerprint: s.Fingerprint, Bucket: b, Increment: 1})
-			settle = append(settle, pipeline.Settlement{Fingerprint: s.Fingerprint, Bucket: b, Commit: true, Count: 1})
+			claims = append(claims, pipeline.Claim{Fingerprint: s.Fingerprint, Increment: 1, View: pipeline.EpisodeView{Next: 1}})
+			settle = append(settle, pipeline.Settlement{Fingerprint: s.Fingerprint, Seq: 1, Commit: true, Count: 1})
 		}
 		if len(claims) >= 1000 {
 			if err := flush(); err != nil {

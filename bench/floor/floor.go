@@ -3,9 +3,10 @@
 // reads the body, decodes it into the same Alertmanager template types as
 // the gateway (the message, then each alert), and makes the same single
 // Redis round trip: dedup.Store.Claim, one pipelined EVALSHA of the claim
-// script per alert, through a client with the gateway's options. It does no
-// validation, normalization, fingerprinting, metrics, logging or Kubernetes
-// call, and answers with a fixed small body.
+// script per alert, through a client with the gateway's options, with the
+// view of an in-memory set of the episodes it opened (the gateway's is its
+// watch cache). It does no validation, normalization, fingerprinting,
+// metrics, logging or Kubernetes call, and answers with a fixed small body.
 package floor
 
 import (
@@ -34,17 +35,18 @@ type message struct {
 
 // Handler serves POST /api/v1/signals/prometheus.
 type Handler struct {
-	store  *dedup.Store
-	window int64
-	bufs   sync.Pool
+	store *dedup.Store
+	bufs  sync.Pool
+	// open holds the fingerprints whose episode 1 the floor opened.
+	open sync.Map
 }
 
-// New returns a floor handler claiming through store; window (seconds)
-// sizes the naming bucket as the gateway's does.
-func New(store *dedup.Store, window time.Duration) *Handler {
-	return &Handler{store: store, window: int64(window / time.Second),
-		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+// New returns a floor handler claiming through store.
+func New(store *dedup.Store) *Handler {
+	return &Handler{store: store, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
+
+var openView = pipeline.EpisodeView{Open: 1, Next: 2}
 
 var (
 	accepted = []byte(`{"status":"duplicate"}` + "\n")
@@ -73,7 +75,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Alertmanager's own fingerprint of the label set is the key: the
 		// floor does not normalize.
-		claims[i] = pipeline.Claim{Fingerprint: a.Fingerprint, Bucket: a.StartsAt.Unix() / h.window, Increment: 1}
+		claims[i] = pipeline.Claim{Fingerprint: a.Fingerprint, Increment: 1, View: pipeline.EpisodeView{Next: 1}}
+		if _, ok := h.open.Load(a.Fingerprint); ok {
+			claims[i].View = openView
+		}
 	}
 	now := time.Now()
 	res, err := h.store.Claim(r.Context(), "floor", now, claims)
@@ -87,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var commit []pipeline.Settlement
 	for i, c := range res {
 		if c.State == pipeline.Reserved {
-			commit = append(commit, pipeline.Settlement{Fingerprint: claims[i].Fingerprint, Bucket: c.Bucket, Commit: true, Count: c.Count})
+			commit = append(commit, pipeline.Settlement{Fingerprint: claims[i].Fingerprint, Seq: c.Seq, Commit: true, Count: c.Count})
 		}
 	}
 	body, code := accepted, http.StatusAccepted
@@ -95,6 +100,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := h.store.Settle(context.WithoutCancel(r.Context()), "floor", now, commit); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
+		}
+		for _, c := range commit {
+			h.open.Store(c.Fingerprint, struct{}{})
 		}
 		body, code = created, http.StatusCreated
 	}

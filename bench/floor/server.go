@@ -70,7 +70,7 @@ func Start(o Options) (*Server, error) {
 		return nil, fmt.Errorf("floor: listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/v1/signals/prometheus", New(store, cfg.Dedup.Window.Duration))
+	mux.Handle("POST /api/v1/signals/prometheus", New(store))
 	s := &Server{ln: ln, rdb: rdb, http: &http.Server{
 		Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.Request.Deadline.Duration,
 		WriteTimeout: cfg.Request.Deadline.Duration + 5*time.Second, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10,

@@ -9,7 +9,6 @@ import (
 
 	"github.com/alertgate/gateway/api/v1alpha1"
 	"github.com/alertgate/gateway/chaos/load"
-	"github.com/alertgate/gateway/internal/pipeline"
 )
 
 // The checks are pure functions of a State: each is shown to hold on a
@@ -17,9 +16,10 @@ import (
 
 const fpA, fpB = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
-func resource(fp string, bucket int64, pod string) v1alpha1.RemediationRequest {
+func resource(fp string, seq int64, pod string) v1alpha1.RemediationRequest {
 	var r v1alpha1.RemediationRequest
-	r.ObjectMeta = metav1.ObjectMeta{Name: pipeline.ResourceName(fp, bucket), Namespace: "ns"}
+	r.ObjectMeta = metav1.ObjectMeta{Name: v1alpha1.EpisodeName(fp, seq), Namespace: "ns"}
+	r.Spec.Episode = seq
 	r.Spec.Fingerprint = fp
 	r.Spec.Source = "prometheus"
 	r.Spec.SignalName = "KubePodCrashLooping"
@@ -30,8 +30,8 @@ func resource(fp string, bucket int64, pod string) v1alpha1.RemediationRequest {
 func consistent() *State {
 	return &State{
 		Keys: []Key{
-			{Fingerprint: fpA, State: "c", Bucket: 7, Count: 1, TTL: time.Minute},
-			{Fingerprint: fpB, State: "c", Bucket: 7, Count: 3, TTL: time.Minute},
+			{Fingerprint: fpA, State: "c", Seq: 7, Count: 1, TTL: time.Minute},
+			{Fingerprint: fpB, State: "c", Seq: 7, Count: 3, TTL: time.Minute},
 		},
 		Resources: []v1alpha1.RemediationRequest{resource(fpA, 7, "a"), resource(fpB, 7, "b")},
 	}
@@ -82,19 +82,26 @@ func TestNoLossCatchesAnAcknowledgedSignalWithoutResource(t *testing.T) {
 	only(t, CheckNoLoss(consistent(), []load.Record{acked("a"), acked("lost")}), NoLoss, "ns/lost/KubePodCrashLooping")
 }
 
-func TestNoDuplicateCatchesTwoResourcesForOneSignal(t *testing.T) {
+func TestNoDuplicateCatchesTwoOpenEpisodesForOneSignal(t *testing.T) {
 	s := consistent()
-	// Same fingerprint in another bucket: one violation per fingerprint
-	// and one per signal identity.
+	// The same fingerprint's next episode while the first is open: one
+	// violation per fingerprint and one per signal identity.
 	s.Resources = append(s.Resources, resource(fpA, 8, "a"))
 	vs := CheckNoDuplicate(s)
 	if len(vs) != 2 || !strings.Contains(vs[0].Detail, "fingerprint aaaaaaaaaaaa has 2") || !strings.Contains(vs[1].Detail, "signal ns/a/KubePodCrashLooping (prometheus, Pod) has 2") {
 		t.Fatalf("want the fingerprint and the signal named, got %v", vs)
 	}
+	// Once a controller completed the first, the second is legitimate.
+	s.Resources[0].Status.Phase = "Completed"
+	if vs := CheckNoDuplicate(s); len(vs) != 0 {
+		t.Fatalf("an ended episode and its successor: %v", vs)
+	}
 }
 
-func TestConsistentCatchesAResourceWithoutFingerprint(t *testing.T) {
+func TestConsistentCatchesARecordOfAnEndedEpisode(t *testing.T) {
 	s := consistent()
-	s.Keys = s.Keys[:1]
-	only(t, CheckConsistent(s), Consistent, "resource for bbbbbbbbbbbb has no committed fingerprint")
+	s.Resources[1].Status.Phase = "Failed"
+	only(t, CheckConsistent(s), Consistent, "names episode rr-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-7, which has ended")
+	s.Resources = s.Resources[:1]
+	only(t, CheckConsistent(s), Consistent, "which does not exist")
 }

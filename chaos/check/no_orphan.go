@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/api/v1alpha1"
 )
 
-// CheckNoOrphan (I1): every committed fingerprint names an existing
-// resource that carries it, and no reservation lives longer than the lease.
+// CheckNoOrphan (I1): every committed record names an existing resource
+// that carries its fingerprint, and no reservation lives longer than the
+// lease.
 func CheckNoOrphan(s *State, lease time.Duration) []Violation {
 	byName := map[string]string{}
 	for _, r := range s.Resources {
@@ -16,7 +17,7 @@ func CheckNoOrphan(s *State, lease time.Duration) []Violation {
 	}
 	var out []Violation
 	for _, k := range s.Committed() {
-		name := pipeline.ResourceName(k.Fingerprint, k.Bucket)
+		name := v1alpha1.EpisodeName(k.Fingerprint, k.Seq)
 		fp, ok := byName[name]
 		switch {
 		case !ok:

@@ -23,10 +23,13 @@ import (
 type Key struct {
 	Fingerprint string
 	// State is "r" (reserved) or "c" (committed).
-	State  string
-	Bucket int64
-	Count  int64
-	TTL    time.Duration
+	State string
+	// Seq is the episode the record names.
+	Seq   int64
+	Count int64
+	TTL   time.Duration
+	// Written is when the record was last written, by Redis' clock.
+	Written time.Time
 }
 
 // State is a snapshot of both stores for one namespace and key prefix.
@@ -81,8 +84,11 @@ func ReadRedis(ctx context.Context, rdb redis.Cmdable, prefix string) (*State, e
 		}
 		ttl, _ := rdb.PTTL(ctx, name).Result()
 		k := Key{Fingerprint: strings.TrimPrefix(name, prefix), State: h["s"], TTL: ttl}
-		k.Bucket, _ = strconv.ParseInt(h["b"], 10, 64)
+		k.Seq, _ = strconv.ParseInt(h["q"], 10, 64)
 		k.Count, _ = strconv.ParseInt(h["n"], 10, 64)
+		if w, err := strconv.ParseInt(h["w"], 10, 64); err == nil {
+			k.Written = time.Unix(w, 0)
+		}
 		st.Keys = append(st.Keys, k)
 	}
 	return st, nil
@@ -105,6 +111,23 @@ func (s *State) Reserved() []Key {
 	for _, k := range s.Keys {
 		if k.State == "r" {
 			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// terminal are the phases that end an episode (the gateway's defaults).
+var terminal = v1alpha1.NewPhaseSet(nil)
+
+// Open reports whether a resource is an open episode.
+func Open(r *v1alpha1.RemediationRequest) bool { return terminal.Open(r) }
+
+// OpenResources returns the open episodes.
+func (s *State) OpenResources() []v1alpha1.RemediationRequest {
+	var out []v1alpha1.RemediationRequest
+	for i := range s.Resources {
+		if Open(&s.Resources[i]) {
+			out = append(out, s.Resources[i])
 		}
 	}
 	return out
@@ -135,7 +158,7 @@ const (
 	NoOrphan     = "I1 no orphan"
 	NoLoss       = "I2 no loss"
 	NoDuplicate  = "I3 no duplicate"
-	Consistent   = "I4 redis matches resources"
+	Consistent   = "I4 redis names open episodes"
 	NoLeak       = "no leak"
 	Expectations = "expectation"
 )

@@ -138,7 +138,7 @@ func (e *Env) warmUp(ctx context.Context) error {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "warmup"},
 		Spec: v1alpha1.RemediationRequestSpec{
 			Fingerprint: strings.Repeat("0", 64), SignalName: "Warmup", Severity: "info", Source: "prometheus",
-			FiringTime: metav1.Now(), ReceivedTime: metav1.Now(),
+			FiringTime: metav1.Now(), ReceivedTime: metav1.Now(), Episode: 1,
 		},
 	}
 	if err := e.Kube.Create(ctx, rr); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -101,7 +101,18 @@ func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 	rctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{URL: "http://" + a.Addr(), Config: cfg, Logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { g.done <- a.Run(rctx) }()
+	g.awaitReady(ctx)
 	return g, nil
+}
+
+// awaitReady waits, at most 10 s, until the gateway is ready (its episodes
+// read from the API server); a gateway started while a dependency is down
+// stays unready, and its requests get 503 until it is.
+func (g *Gateway) awaitReady(ctx context.Context) {
+	deadline := time.Now().Add(10 * time.Second)
+	for !g.Ready(ctx) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startProcess runs the gateway binary with the configuration as flags and
@@ -135,6 +146,7 @@ func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (
 		c, err := net.DialTimeout("tcp", cfg.Listen, 100*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
+			g.awaitReady(ctx)
 			return g, nil
 		}
 		select {

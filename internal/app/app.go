@@ -36,6 +36,7 @@ import (
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/internal/dedup"
+	"github.com/alertgate/gateway/internal/episode"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/metrics"
 	"github.com/alertgate/gateway/internal/pipeline"
@@ -53,17 +54,24 @@ type Deps struct {
 	// WrapCreator, when set, wraps the creator: a test seam, e.g. to build
 	// a deliberately broken gateway that the chaos checkers must catch.
 	WrapCreator func(pipeline.Creator) pipeline.Creator
+	// Clock reads the time the gateway records (receive times, first and
+	// last seen): a test seam for replicas whose clocks differ. Timeouts
+	// always use the real clock. Default: time.Now.
+	Clock func() time.Time
 }
 
 // App is one gateway.
 type App struct {
-	cfg    config.Config
-	log    *slog.Logger
-	rdb    *redis.Client
-	kube   client.Client
-	syncer *create.StatusSyncer
-	server *server.Server
-	http   *http.Server
+	cfg         config.Config
+	log         *slog.Logger
+	rdb         *redis.Client
+	kube        client.Client
+	syncer      *create.StatusSyncer
+	episodes    *episode.Cache
+	invalidator *dedup.Invalidator
+	proc        *pipeline.Processor
+	server      *server.Server
+	http        *http.Server
 
 	// kubeIdle closes the API client's idle connections at shutdown.
 	kubeIdle func()
@@ -124,9 +132,26 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	// A watch lasts longer than any call's timeout: its client has none,
+	// and its context ends it.
+	wrc := rest.CopyConfig(rc)
+	wrc.Timeout = 0
+	watcher, err := client.NewWithWatch(wrc, client.Options{Scheme: scheme, Mapper: restMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	terminal := cfg.TerminalPhaseSet()
+	invalidator := store.NewInvalidator()
+	invalidator.OnDeleted = func(n int) { m.RecordsInvalidated.Add(float64(n)) }
+	episodes := episode.New(watcher, episode.Options{
+		Namespace: cfg.Kubernetes.Namespace, Terminal: terminal, OnEnded: invalidator.Enqueue,
+		Timeout: cfg.Kubernetes.Timeout.Duration, Logger: log,
+	})
+	m.EpisodeCache(func() float64 { return float64(episodes.Len()) })
 	kubeBreaker := create.NewBreaker(bo)
 	creator, err := create.New(kube, create.Options{
 		Namespace: cfg.Kubernetes.Namespace, Timeout: cfg.Kubernetes.Timeout.Duration, Breaker: kubeBreaker,
+		Terminal: terminal, Observer: episodes,
 	})
 	if err != nil {
 		return nil, err
@@ -142,7 +167,9 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	if deps.WrapCreator != nil {
 		pc = deps.WrapCreator(creator)
 	}
-	proc, err := pipeline.NewProcessor(store, pc, syncer, pipeline.Options{Window: cfg.Dedup.Window.Duration, Hooks: deps.Hooks})
+	proc, err := pipeline.NewProcessor(store, pc, episodes, syncer, pipeline.Options{
+		Lease: cfg.Dedup.Lease.Duration, Hooks: deps.Hooks, Now: deps.Clock,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +177,8 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, rdb: rdb, kube: kube, syncer: syncer, kubeIdle: idle}
+	a := &App{cfg: cfg, log: log, rdb: rdb, kube: kube, syncer: syncer, episodes: episodes, invalidator: invalidator,
+		proc: proc, kubeIdle: idle}
 	if cfg.TLS.CertFile != "" {
 		if a.certs, err = server.NewCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			return nil, err
@@ -161,7 +189,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		MaxClockSkew: cfg.Request.MaxClockSkew.Duration,
 	}), proc, server.Options{
 		Deadline: cfg.Request.Deadline.Duration, RetryAfter: cfg.Request.RetryAfter.Duration,
-		Logger: log, Metrics: m, Ready: a.ready, Guard: guard,
+		Logger: log, Metrics: m, Ready: a.ready, Guard: guard, Now: deps.Clock,
 		MaxInFlight: cfg.Request.MaxInFlight, SenderRate: cfg.Request.SenderRate, SenderBurst: cfg.Request.SenderBurst,
 	})
 	a.http = &http.Server{
@@ -304,8 +332,12 @@ func NewLogger(w *os.File, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// ready answers /readyz: Redis and the API server must both answer.
+// ready answers /readyz: Redis and the API server must both answer, and
+// the gateway must have read its episodes.
 func (a *App) ready(ctx context.Context) error {
+	if !a.episodes.Synced() {
+		return errors.New("episodes: not yet read from the API server")
+	}
 	var wg sync.WaitGroup
 	var rerr, kerr error
 	wg.Add(2)
@@ -361,10 +393,19 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	syncCtx, stopSync := context.WithCancel(context.Background())
-	syncDone := make(chan struct{})
+	var background sync.WaitGroup
+	background.Add(3)
 	go func() {
-		defer close(syncDone)
+		defer background.Done()
 		a.syncer.Run(syncCtx, a.cfg.ShutdownTimeout.Duration/2)
+	}()
+	go func() {
+		defer background.Done()
+		a.episodes.Run(syncCtx)
+	}()
+	go func() {
+		defer background.Done()
+		a.invalidator.Run(syncCtx)
 	}()
 	serveErr := make(chan error, 1)
 	if a.certs != nil {
@@ -388,8 +429,10 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Warn("shutdown: in-flight requests did not drain in time", "error", serr.Error())
 		_ = a.http.Close()
 	}
+	// Commits and releases still running end within their grace.
+	a.proc.Wait()
 	stopSync()
-	<-syncDone
+	background.Wait()
 	_ = a.rdb.Close()
 	a.kubeIdle()
 	a.log.Info("gateway stopped")

@@ -16,6 +16,12 @@ import (
 // open, or while its half-open probe is in flight.
 var ErrOpen = errors.New("circuit breaker open")
 
+// Defaults of Options.
+const (
+	DefaultFailures = 3
+	DefaultOpenFor  = time.Second
+)
+
 // Options configure a Breaker.
 type Options struct {
 	// Name appears in metrics and logs.
@@ -51,10 +57,10 @@ type Breaker struct {
 // New returns a closed Breaker.
 func New(o Options) *Breaker {
 	if o.Failures == 0 {
-		o.Failures = 3
+		o.Failures = DefaultFailures
 	}
 	if o.OpenFor <= 0 {
-		o.OpenFor = time.Second
+		o.OpenFor = DefaultOpenFor
 	}
 	isFailure := o.IsFailure
 	if isFailure == nil {
@@ -89,3 +95,13 @@ func (b *Breaker) State() State { return b.cb.State() }
 
 // Open reports whether calls are currently refused.
 func (b *Breaker) Open() bool { return b.cb.State() == gobreaker.StateOpen }
+
+// Call runs fn through the breaker with its own timeout below ctx: the one
+// way the gateway calls a dependency.
+func (b *Breaker) Call(ctx context.Context, timeout time.Duration, fn func(context.Context) error) error {
+	return b.Do(func() error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return fn(ctx)
+	})
+}

@@ -1,6 +1,7 @@
 // Package config holds the gateway's configuration: defaults, an optional
 // YAML file, environment variables and flags, in that order of precedence
-// (a flag wins), validated at start.
+// (a flag wins), validated at start. It maps settings to the packages'
+// options; the defaults of those are the packages' own.
 package config
 
 import (
@@ -16,6 +17,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/internal/breaker"
+	"github.com/alertgate/gateway/internal/create"
+	"github.com/alertgate/gateway/internal/dedup"
+	"github.com/alertgate/gateway/internal/ingest"
+	"github.com/alertgate/gateway/internal/normalize"
+	"github.com/alertgate/gateway/internal/server"
 )
 
 // Duration is a time.Duration written as "5m" in YAML and flags.
@@ -90,6 +99,8 @@ type Kubernetes struct {
 	Timeout   Duration `json:"timeout"`
 	QPS       float64  `json:"qps"`
 	Burst     int      `json:"burst"`
+	// TerminalPhases are the phases in which an episode has ended.
+	TerminalPhases []string `json:"terminalPhases"`
 }
 
 // Dedup configures deduplication.
@@ -116,6 +127,15 @@ type Request struct {
 	SenderBurst int     `json:"senderBurst"`
 }
 
+// TerminalPhaseSet is the set of Kubernetes.TerminalPhases.
+func (c *Config) TerminalPhaseSet() v1alpha1.PhaseSet {
+	ps := make([]v1alpha1.Phase, len(c.Kubernetes.TerminalPhases))
+	for i, p := range c.Kubernetes.TerminalPhases {
+		ps[i] = v1alpha1.Phase(p)
+	}
+	return v1alpha1.NewPhaseSet(ps)
+}
+
 // Breaker configures both circuit breakers.
 type Breaker struct {
 	Failures int      `json:"failures"`
@@ -140,22 +160,28 @@ type Config struct {
 	Dev bool `json:"dev"`
 }
 
-// Default returns the defaults.
+// Default returns the defaults: the packages' own, and those of the
+// settings only the gateway's assembly has.
 func Default() Config {
+	phases := make([]string, len(v1alpha1.DefaultTerminalPhases))
+	for i, p := range v1alpha1.DefaultTerminalPhases {
+		phases[i] = string(p)
+	}
 	return Config{
 		Listen: ":8080",
 		Redis: Redis{
-			Timeout: D(time.Second), PoolSize: 32, KeyPrefix: "alertgate:fp:",
+			Timeout: D(dedup.DefaultTimeout), PoolSize: 32, KeyPrefix: dedup.DefaultKeyPrefix,
 		},
 		Kubernetes: Kubernetes{
-			Namespace: "default", Timeout: D(5 * time.Second), QPS: 500, Burst: 1000,
+			Namespace: create.DefaultNamespace, Timeout: D(create.DefaultTimeout), QPS: 500, Burst: 1000, TerminalPhases: phases,
 		},
-		Dedup: Dedup{Window: D(5 * time.Minute), Lease: D(20 * time.Second)},
-		Request: Request{Deadline: D(15 * time.Second), MaxBody: 1 << 20, MaxAlerts: 1000, RetryAfter: D(2 * time.Second),
-			MaxLabels: 64, MaxClockSkew: D(10 * time.Minute), MaxInFlight: 256, SenderBurst: 20},
+		Dedup: Dedup{Window: D(dedup.DefaultWindow), Lease: D(dedup.DefaultLease)},
+		Request: Request{Deadline: D(server.DefaultDeadline), MaxBody: ingest.DefaultMaxBody, MaxAlerts: ingest.DefaultMaxAlerts,
+			RetryAfter: D(server.DefaultRetryAfter), MaxLabels: ingest.DefaultMaxLabels, MaxClockSkew: D(normalize.DefaultMaxClockSkew),
+			MaxInFlight: server.DefaultMaxInFlight, SenderBurst: 20},
 		Auth:            Auth{Mode: "kubernetes", CacheTTL: D(30 * time.Second), Verb: "create", Resource: "remediationrequests"},
-		Breaker:         Breaker{Failures: 3, OpenFor: D(time.Second)},
-		StatusInterval:  D(10 * time.Second),
+		Breaker:         Breaker{Failures: breaker.DefaultFailures, OpenFor: D(breaker.DefaultOpenFor)},
+		StatusInterval:  D(create.DefaultStatusInterval),
 		ShutdownTimeout: D(10 * time.Second),
 		LogLevel:        "info",
 	}
@@ -192,16 +218,17 @@ func (c *Config) options() []option {
 		{"kube-timeout", "timeout of each Kubernetes API call", &c.Kubernetes.Timeout},
 		{"kube-qps", "client-side QPS limit towards the API server", (*floatValue)(&c.Kubernetes.QPS)},
 		{"kube-burst", "client-side burst towards the API server", (*intValue)(&c.Kubernetes.Burst)},
-		{"dedup-window", "deduplication window after the last occurrence", &c.Dedup.Window},
-		{"dedup-lease", "lease of a reservation whose holder vanished (> request deadline, <= 30s)", &c.Dedup.Lease},
+		{"terminal-phases", "phases in which a RemediationRequest's episode has ended, comma-separated (downstream controllers set them)", (*listValue)(&c.Kubernetes.TerminalPhases)},
+		{"dedup-window", "how long Redis keeps a fingerprint's open episode after its last occurrence (the fast path; the API server is the truth)", &c.Dedup.Window},
+		{"dedup-lease", "lease of a reservation to open an episode whose holder vanished (> request deadline, <= 30s)", &c.Dedup.Lease},
 		{"request-deadline", "overall deadline of a request (504 after it)", &c.Request.Deadline},
 		{"max-body", "maximum request body in bytes (413 above)", (*int64Value)(&c.Request.MaxBody)},
 		{"max-alerts", "maximum alerts in one webhook (400 above)", (*intValue)(&c.Request.MaxAlerts)},
 		{"retry-after", "Retry-After sent with 503 and 504", &c.Request.RetryAfter},
-		{"max-labels", "maximum labels, and annotations, of one signal (400 above)", (*intValue)(&c.Request.MaxLabels)},
-		{"max-clock-skew", "how far in the future a signal's timestamps may be (400 beyond)", &c.Request.MaxClockSkew},
-		{"max-in-flight", "maximum concurrent signal requests (429 above)", (*intValue)(&c.Request.MaxInFlight)},
-		{"sender-rate", "requests per second allowed to each sender (0: unlimited)", (*floatValue)(&c.Request.SenderRate)},
+		{"max-labels", "maximum labels, and annotations, of one signal (the alert is rejected above, the others of its batch are stored)", (*intValue)(&c.Request.MaxLabels)},
+		{"max-clock-skew", "how far in the future a signal's timestamps may be (clamped to the receive time beyond)", &c.Request.MaxClockSkew},
+		{"max-in-flight", "maximum concurrent signal requests (503 with Retry-After above)", (*intValue)(&c.Request.MaxInFlight)},
+		{"sender-rate", "requests per second allowed to each sender, 503 with Retry-After above (0: unlimited)", (*floatValue)(&c.Request.SenderRate)},
 		{"sender-burst", "burst of --sender-rate", (*intValue)(&c.Request.SenderBurst)},
 		{"breaker-failures", "consecutive failures that open a circuit breaker", (*intValue)(&c.Breaker.Failures)},
 		{"breaker-open-for", "how long an open breaker refuses calls before a probe", &c.Breaker.OpenFor},
@@ -354,8 +381,18 @@ func (c *Config) Validate() error {
 	if c.Dedup.Window.Duration < time.Second {
 		bad("dedup.window: %s is below 1s", c.Dedup.Window)
 	}
-	if c.Dedup.Lease.Duration <= 0 || c.Dedup.Lease.Duration > 30*time.Second {
-		bad("dedup.lease: %s must be in (0, 30s]", c.Dedup.Lease)
+	if c.Dedup.Lease.Duration <= 0 {
+		bad("dedup.lease: must be positive")
+	} else if err := dedup.ValidLease(c.Dedup.Lease.Duration); err != nil {
+		bad("dedup.lease: %v", err)
+	}
+	if len(c.Kubernetes.TerminalPhases) == 0 {
+		bad("kubernetes.terminalPhases: must name at least one phase")
+	}
+	for _, p := range c.Kubernetes.TerminalPhases {
+		if p == string(v1alpha1.PhasePending) {
+			bad("kubernetes.terminalPhases: %s is the phase of an episode the gateway opens", p)
+		}
 	}
 	if c.Request.Deadline.Duration <= 0 {
 		bad("request.deadline: must be positive")

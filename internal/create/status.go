@@ -15,23 +15,29 @@ import (
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
+// DefaultStatusInterval is the default of StatusOptions.Interval.
+const DefaultStatusInterval = 10 * time.Second
+
 // StatusOptions configure a StatusSyncer.
 type StatusOptions struct {
 	// Interval between flushes. Default: 10s.
 	Interval time.Duration
-	// Workers bounds concurrent status updates. Default: 4.
-	Workers int
-	// MaxPending bounds the resources waiting for an update; beyond it new
-	// resources are dropped (their count stays correct in Redis and is
-	// projected at their next occurrence). Default: 100000.
-	MaxPending int
 	// OnError is told about each failed update. Default: none.
 	OnError func(key types.NamespacedName, err error)
-	// Forget drops the remembered resourceVersion of a resource not
-	// written for this long (when the memory bound is reached).
-	// Default: 10m.
-	Forget time.Duration
 }
+
+const (
+	// statusWorkers bounds concurrent status updates.
+	statusWorkers = 4
+	// maxPending bounds the resources waiting for an update, and the
+	// resourceVersions remembered; beyond it new resources are dropped
+	// (their count stays exact in Redis and is projected at their next
+	// occurrence).
+	maxPending = 100000
+	// forgetAfter drops the remembered resourceVersion of a resource not
+	// written for this long, when the memory bound is reached.
+	forgetAfter = 10 * time.Minute
+)
 
 // StatusSyncer projects the deduplication counts that Redis holds onto the
 // RemediationRequest status, asynchronously, so that a duplicate costs one
@@ -55,16 +61,7 @@ var _ pipeline.StatusSink = (*StatusSyncer)(nil)
 // timeout and breaker.
 func NewStatusSyncer(cr *Creator, opts StatusOptions) *StatusSyncer {
 	if opts.Interval <= 0 {
-		opts.Interval = 10 * time.Second
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = 4
-	}
-	if opts.MaxPending <= 0 {
-		opts.MaxPending = 100000
-	}
-	if opts.Forget <= 0 {
-		opts.Forget = 10 * time.Minute
+		opts.Interval = DefaultStatusInterval
 	}
 	return &StatusSyncer{c: cr.c, cr: cr, opts: opts, pending: map[types.NamespacedName]pipeline.Observation{},
 		written: map[types.NamespacedName]written{}}
@@ -77,7 +74,7 @@ func (s *StatusSyncer) Observe(o pipeline.Observation) {
 	defer s.mu.Unlock()
 	cur, ok := s.pending[key]
 	if !ok {
-		if len(s.pending) >= s.opts.MaxPending {
+		if len(s.pending) >= maxPending {
 			// Bounded memory: the count stays exact in Redis, and the
 			// resource's next observation brings its status up to date.
 			return
@@ -130,7 +127,7 @@ func (s *StatusSyncer) Flush(ctx context.Context) {
 	}
 	work := make(chan pipeline.Observation)
 	var wg sync.WaitGroup
-	for range min(s.opts.Workers, len(batch)) {
+	for range min(statusWorkers, len(batch)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -171,6 +168,9 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 		if !known {
 			var rr v1alpha1.RemediationRequest
 			err := s.cr.call(ctx, func(ctx context.Context) error { return s.c.Get(ctx, key, &rr) })
+			if err == nil {
+				s.cr.observe(&rr)
+			}
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
@@ -184,9 +184,15 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 			s.remember(key, last)
 			return nil
 		}
+		status := map[string]any{"deduplication": st.Deduplication}
+		if last.status.Phase == "" {
+			// Pending until a controller takes it; never over a
+			// controller's phase (the resourceVersion guards the race).
+			status["phase"] = st.Phase
+		}
 		patch, err := json.Marshal(map[string]any{
 			"metadata": map[string]any{"resourceVersion": last.rv},
-			"status":   map[string]any{"phase": st.Phase, "deduplication": st.Deduplication},
+			"status":   status,
 		})
 		if err != nil {
 			return err
@@ -197,6 +203,7 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 		})
 		switch {
 		case err == nil:
+			s.cr.observe(obj)
 			s.remember(key, written{rv: obj.ResourceVersion, status: obj.Status})
 			return nil
 		case apierrors.IsNotFound(err):
@@ -222,15 +229,15 @@ func (s *StatusSyncer) remember(key types.NamespacedName, w written) {
 	w.at = time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.written[key]; !ok && len(s.written) >= s.opts.MaxPending {
+	if _, ok := s.written[key]; !ok && len(s.written) >= maxPending {
 		// Forget what has not been written for longest: a miss costs one
 		// read, never correctness.
 		for k, v := range s.written {
-			if time.Since(v.at) > s.opts.Forget {
+			if time.Since(v.at) > forgetAfter {
 				delete(s.written, k)
 			}
 		}
-		if len(s.written) >= s.opts.MaxPending {
+		if len(s.written) >= maxPending {
 			return
 		}
 	}

@@ -1,6 +1,7 @@
-// Package dedup is the gateway's deduplication store in Redis: one atomic
-// script and one round trip per batch to count duplicates or reserve new
-// fingerprints, and one more to commit or release them.
+// Package dedup is the gateway's deduplication store in Redis: the fast
+// path from a fingerprint to its open episode and occurrence count. One
+// atomic script and one round trip per batch attach occurrences or reserve
+// opening an episode; one more, after the answer, settles the reservations.
 package dedup
 
 import (
@@ -17,17 +18,28 @@ import (
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
+// Defaults of Options.
+const (
+	DefaultKeyPrefix = "alertgate:fp:"
+	DefaultWindow    = 5 * time.Minute
+	DefaultLease     = 20 * time.Second
+	DefaultTimeout   = time.Second
+	// MaxLease bounds the lease: a reservation whose holder vanished blocks
+	// nothing (others open by the same name), but it is a record that
+	// outlives its request.
+	MaxLease = 30 * time.Second
+)
+
 // Options configure a Store.
 type Options struct {
 	// KeyPrefix starts every key. Default: "alertgate:fp:".
 	KeyPrefix string
-	// Window is how long a committed fingerprint counts duplicates after
-	// its last occurrence. Default: 5m.
+	// Window is how long a committed record lives after the last
+	// occurrence of its fingerprint. Default: 5m.
 	Window time.Duration
-	// Lease bounds a reservation whose holder never commits or releases
-	// it (crash, Redis unreachable at rollback). It must exceed the
-	// request deadline so a live request never loses its lease. Default:
-	// 20s; at most 30s.
+	// Lease bounds a reservation whose holder never settles it (crash,
+	// Redis unreachable). It must exceed the request deadline so a live
+	// request never loses its lease. Default: 20s; at most MaxLease.
 	Lease time.Duration
 	// Timeout bounds each round trip. Default: 1s.
 	Timeout time.Duration
@@ -37,20 +49,28 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.KeyPrefix == "" {
-		o.KeyPrefix = "alertgate:fp:"
+		o.KeyPrefix = DefaultKeyPrefix
 	}
 	if o.Window <= 0 {
-		o.Window = 5 * time.Minute
+		o.Window = DefaultWindow
 	}
 	if o.Lease <= 0 {
-		o.Lease = 20 * time.Second
+		o.Lease = DefaultLease
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = time.Second
+		o.Timeout = DefaultTimeout
 	}
 	if o.Breaker == nil {
 		o.Breaker = breaker.New(breaker.Options{Name: string(pipeline.Redis)})
 	}
+}
+
+// ValidLease checks a lease against MaxLease.
+func ValidLease(lease time.Duration) error {
+	if lease > MaxLease {
+		return fmt.Errorf("lease %s exceeds %s", lease, MaxLease)
+	}
+	return nil
 }
 
 // Store implements pipeline.Deduper on Redis.
@@ -70,8 +90,8 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		return nil, errors.New("dedup: nil redis client")
 	}
 	opts.setDefaults()
-	if opts.Lease > 30*time.Second {
-		return nil, fmt.Errorf("dedup: lease %s exceeds 30s", opts.Lease)
+	if err := ValidLease(opts.Lease); err != nil {
+		return nil, fmt.Errorf("dedup: %w", err)
 	}
 	return &Store{rdb: rdb, opts: opts, leaseMs: opts.Lease.Milliseconds(), windowMs: opts.Window.Milliseconds()}, nil
 }
@@ -82,17 +102,15 @@ func (s *Store) Key(fingerprint string) string { return s.opts.KeyPrefix + finge
 // Claim implements pipeline.Deduper.
 func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims []pipeline.Claim) ([]pipeline.ClaimResult, error) {
 	// ARGV of every claim is a window of one slice, and the arguments
-	// common to the batch are boxed once: a batch's arguments cost one
-	// allocation plus one per bucket, not seven per fingerprint.
-	const nargs = 7
+	// common to the batch are boxed once.
+	const nargs = 10
 	tok, nowS := any(token), any(now.Unix())
 	argv := make([]any, nargs*len(claims))
 	for i, c := range claims {
 		a := argv[nargs*i : nargs*(i+1)]
-		a[0], a[1], a[2], a[3], a[4], a[5], a[6] = tok, nowS, s.leaseMs, s.windowMs, c.Bucket, c.Increment, "0"
-		if c.Peek {
-			a[6] = "1"
-		}
+		a[0], a[1], a[2], a[3], a[4] = tok, nowS, s.leaseMs, s.windowMs, c.Increment
+		a[5], a[9] = flag(c.Peek), flag(c.View.Authoritative)
+		a[6], a[7], a[8] = c.View.Open, max(c.View.Next, 1), c.View.Count
 	}
 	cmds, err := s.runScripts(ctx, "claim", claimScript, len(claims), func(i int) (string, []any) {
 		return claims[i].Fingerprint, argv[nargs*i : nargs*(i+1) : nargs*(i+1)]
@@ -106,12 +124,19 @@ func (s *Store) Claim(ctx context.Context, token string, now time.Time, claims [
 		if err := int64s(cmd, v[:]); err != nil {
 			return nil, s.classify("claim", fmt.Errorf("unexpected reply %v: %w", cmd.Val(), err))
 		}
-		out[i] = pipeline.ClaimResult{State: pipeline.ClaimState(v[0]), Count: v[1], Bucket: v[2]}
+		out[i] = pipeline.ClaimResult{State: pipeline.ClaimState(v[0]), Seq: v[1], Count: v[2]}
 		if v[3] > 0 {
 			out[i].FirstSeen = time.Unix(v[3], 0)
 		}
 	}
 	return out, nil
+}
+
+func flag(b bool) any {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // int64s reads a script's array reply of exactly len(dst) integers into
@@ -143,40 +168,53 @@ func int64s(cmd *redis.Cmd, dst []int64) error {
 }
 
 // Settle implements pipeline.Deduper.
-func (s *Store) Settle(ctx context.Context, token string, now time.Time, st []pipeline.Settlement) error {
+func (s *Store) Settle(ctx context.Context, token string, _ time.Time, st []pipeline.Settlement) error {
 	if len(st) == 0 {
 		return nil
 	}
-	// The arguments common to the batch are boxed once, as in Claim.
-	tok, nowS := any(token), any(now.Unix())
+	tok := any(token)
 	_, err := s.runIdempotent(ctx, "settle", settleScript, len(st), func(i int) (string, []any) {
 		c := st[i]
-		commit := "0"
-		if c.Commit {
-			commit = "1"
-		}
-		return c.Fingerprint, []any{tok, nowS, s.windowMs, c.Bucket, c.Count, commit}
+		return c.Fingerprint, []any{tok, s.windowMs, c.Seq, c.Count, flag(c.Commit)}
 	})
 	return err
 }
 
-// Renew implements pipeline.Deduper.
-func (s *Store) Renew(ctx context.Context, token string, fingerprints []string) error {
-	tok := any(token)
-	_, err := s.runIdempotent(ctx, "renew", renewScript, len(fingerprints), func(i int) (string, []any) {
-		return fingerprints[i], []any{tok, s.leaseMs}
+// Ended is an episode that has ended.
+type Ended struct {
+	Fingerprint string
+	Seq         int64
+}
+
+// Invalidate deletes the committed records that name ended episodes; it
+// reports how many it deleted.
+func (s *Store) Invalidate(ctx context.Context, ended []Ended) (int, error) {
+	if len(ended) == 0 {
+		return 0, nil
+	}
+	cmds, err := s.runIdempotent(ctx, "invalidate", invalidateScript, len(ended), func(i int) (string, []any) {
+		return ended[i].Fingerprint, []any{ended[i].Seq}
 	})
-	return err
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cmds {
+		if v, _ := c.Int(); v == 1 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Lookup implements pipeline.Deduper.
-func (s *Store) Lookup(ctx context.Context, fingerprints []string) ([]pipeline.LookupResult, error) {
+func (s *Store) Lookup(ctx context.Context, fingerprints []string) ([]pipeline.Record, error) {
 	var cmds []*redis.SliceCmd
 	err := s.call(ctx, "lookup", func(ctx context.Context) error {
 		pipe := s.rdb.Pipeline()
 		cmds = make([]*redis.SliceCmd, len(fingerprints))
 		for i, fp := range fingerprints {
-			cmds[i] = pipe.HMGet(ctx, s.Key(fp), "s", "b", "n")
+			cmds[i] = pipe.HMGet(ctx, s.Key(fp), "s", "q", "n")
 		}
 		_, err := pipe.Exec(ctx)
 		return err
@@ -184,27 +222,32 @@ func (s *Store) Lookup(ctx context.Context, fingerprints []string) ([]pipeline.L
 	if err != nil {
 		return nil, err
 	}
-	out := make([]pipeline.LookupResult, len(fingerprints))
+	out := make([]pipeline.Record, len(fingerprints))
 	for i, cmd := range cmds {
 		v := cmd.Val()
-		if len(v) != 3 || v[0] != "c" {
+		if len(v) != 3 {
 			continue
 		}
-		// HMGET answers bulk strings, or nil for a missing field (which
-		// parses as 0, as before).
-		b, _ := v[1].(string)
+		switch v[0] {
+		case "c":
+			out[i].State = pipeline.CommittedRecord
+		case "r":
+			out[i].State = pipeline.ReservedRecord
+		default:
+			continue
+		}
+		// HMGET answers bulk strings, or nil for a missing field.
+		q, _ := v[1].(string)
 		n, _ := v[2].(string)
-		out[i].Found = true
-		out[i].Bucket, _ = strconv.ParseInt(b, 10, 64)
+		out[i].Seq, _ = strconv.ParseInt(q, 10, 64)
 		out[i].Count, _ = strconv.ParseInt(n, 10, 64)
 	}
 	return out, nil
 }
 
 // runIdempotent is runScripts retried, on a new connection, after a
-// transport failure: a settle or a renew applied twice is applied once, and
-// a commit that gets through after a reset spares the sender a retry. A
-// claim counts an occurrence and is never retried.
+// transport failure: a settle or an invalidation applied twice is applied
+// once. A claim counts an occurrence and is never retried.
 func (s *Store) runIdempotent(ctx context.Context, op string, script *redis.Script, n int, args func(i int) (string, []any)) ([]*redis.Cmd, error) {
 	var cmds []*redis.Cmd
 	var err error
@@ -253,11 +296,7 @@ func (s *Store) runScripts(ctx context.Context, op string, script *redis.Script,
 // call runs fn through the breaker with the per-round-trip timeout and
 // classifies its error.
 func (s *Store) call(ctx context.Context, op string, fn func(context.Context) error) error {
-	err := s.opts.Breaker.Do(func() error {
-		ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-		defer cancel()
-		return fn(ctx)
-	})
+	err := s.opts.Breaker.Call(ctx, s.opts.Timeout, fn)
 	if err == nil {
 		return nil
 	}

@@ -23,7 +23,7 @@ func (replyHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (replyHook) ProcessPipelineHook(redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(_ context.Context, cmds []redis.Cmder) error {
 		for _, c := range cmds {
-			c.(*redis.Cmd).SetVal([]any{int64(1), int64(12), int64(5_985_800), int64(1_780_000_000)})
+			c.(*redis.Cmd).SetVal([]any{int64(0), int64(1), int64(12), int64(1_780_000_000)})
 		}
 		return nil
 	}
@@ -42,13 +42,13 @@ func BenchmarkClaimClientSide(b *testing.B) {
 	}
 	claims := make([]pipeline.Claim, 10)
 	for i := range claims {
-		claims[i] = pipeline.Claim{Fingerprint: fmt.Sprintf("%064x", i), Bucket: 5_985_800 + int64(i), Increment: 1}
+		claims[i] = pipeline.Claim{Fingerprint: fmt.Sprintf("%064x", i), Increment: 1, View: pipeline.EpisodeView{Open: 1, Next: 2}}
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := s.Claim(ctx, "0123456789abcdef", t0, claims)
-		if err != nil || len(res) != 10 || res[0].State != pipeline.Duplicate {
+		if err != nil || len(res) != 10 || res[0].State != pipeline.Attached {
 			b.Fatal(res, err)
 		}
 	}

@@ -53,43 +53,130 @@ func claim(t *testing.T, s *Store, token string, c pipeline.Claim) pipeline.Clai
 	return r[0]
 }
 
-func TestClaimReserveCommitDuplicate(t *testing.T) {
+// view is what the gateway's watch cache knows of the fingerprint.
+func view(open, next int64) pipeline.EpisodeView { return pipeline.EpisodeView{Open: open, Next: next} }
+
+func commit(t *testing.T, s *Store, token string, seq, count int64) {
+	t.Helper()
+	if err := s.Settle(context.Background(), token, t0, []pipeline.Settlement{{Fingerprint: fp, Seq: seq, Commit: true, Count: count}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClaimReserveCommitAttach(t *testing.T) {
 	_, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
 	ctx := context.Background()
-	r := claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Bucket: 42, Increment: 1})
-	if r.State != pipeline.Reserved || r.Count != 1 || r.Bucket != 42 || !r.FirstSeen.Equal(t0) {
+	r := claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+	if r.State != pipeline.Reserved || r.Count != 1 || r.Seq != 1 || !r.FirstSeen.Equal(t0) {
 		t.Fatalf("first claim: %+v", r)
 	}
 	if ttl := rdb.PTTL(ctx, s.Key(fp)).Val(); ttl <= 0 || ttl > 2*time.Second {
 		t.Fatalf("reservation TTL %s, want the 2s lease", ttl)
 	}
-	// A concurrent request sees the reservation and learns its bucket.
-	r = claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Bucket: 43, Increment: 1})
-	if r.State != pipeline.InFlight || r.Count != 2 || r.Bucket != 42 {
+	// A concurrent request sees the reservation of an episode its view does
+	// not know yet, and opens the same number.
+	r = claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+	if r.State != pipeline.InFlight || r.Count != 2 || r.Seq != 1 {
 		t.Fatalf("claim during reservation: %+v", r)
 	}
-	// A peek never counts an uncommitted fingerprint.
-	r = claim(t, s, "c", pipeline.Claim{Fingerprint: fp, Bucket: 42, Increment: 1, Peek: true})
+	// A peek never reserves, nor follows a reservation.
+	r = claim(t, s, "c", pipeline.Claim{Fingerprint: fp, Increment: 1, Peek: true, View: view(0, 1)})
 	if r.State != pipeline.Absent {
 		t.Fatalf("peek during reservation: %+v", r)
 	}
-	if err := s.Settle(ctx, "a", t0, []pipeline.Settlement{{Fingerprint: fp, Bucket: 42, Commit: true, Count: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, s, "a", 1, 1)
 	if ttl := rdb.PTTL(ctx, s.Key(fp)).Val(); ttl <= 2*time.Second {
 		t.Fatalf("committed TTL %s, want the 1m window", ttl)
 	}
-	r = claim(t, s, "d", pipeline.Claim{Fingerprint: fp, Bucket: 99, Increment: 3, Peek: true})
-	if r.State != pipeline.Duplicate || r.Count != 5 || r.Bucket != 42 {
-		t.Fatalf("duplicate after commit: %+v", r)
+	// The view now knows episode 1 is open: attach, even as a peek.
+	r = claim(t, s, "d", pipeline.Claim{Fingerprint: fp, Increment: 3, Peek: true, View: view(1, 2)})
+	if r.State != pipeline.Attached || r.Count != 5 || r.Seq != 1 {
+		t.Fatalf("attach after commit: %+v", r)
 	}
-	if h := rdb.HGetAll(ctx, s.Key(fp)).Val(); h["t"] != "" || h["s"] != "c" {
-		t.Fatalf("committed hash still holds a token or state: %v", h)
+	h := rdb.HGetAll(ctx, s.Key(fp)).Val()
+	if h["t"] != "" || h["s"] != "c" || h["q"] != "1" {
+		t.Fatalf("committed hash: %v", h)
+	}
+	if w, _ := strconv.ParseInt(h["w"], 10, 64); w < time.Now().Add(-time.Minute).Unix() {
+		t.Fatalf("write time %q is not Redis' clock", h["w"])
 	}
 	l, err := s.Lookup(ctx, []string{fp, "0000"})
-	if err != nil || !l[0].Found || l[0].Bucket != 42 || l[0].Count != 5 || l[1].Found {
+	if err != nil || l[0].State != pipeline.CommittedRecord || l[0].Seq != 1 || l[0].Count != 5 || l[1].State != pipeline.NoRecord {
 		t.Fatalf("lookup: %+v %v", l, err)
+	}
+}
+
+// The record is trusted only where the gateway's view agrees with it: an
+// episode the view knows has ended never absorbs an occurrence.
+func TestRecordOfAnEndedEpisodeIsNeverTrusted(t *testing.T) {
+	_, rdb := startRedis(t, "")
+	s := newStore(t, rdb)
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+	commit(t, s, "a", 1, 1)
+	// Episode 1 ended (a controller completed it): the next occurrence
+	// reserves episode 2.
+	r := claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 2)})
+	if r.State != pipeline.Reserved || r.Seq != 2 || r.Count != 1 {
+		t.Fatalf("claim after the episode ended: %+v", r)
+	}
+	commit(t, s, "b", 2, 1)
+	// Redis names episode 2, the view knows episode 3 is open (opened by a
+	// replica whose commit was lost): adopt it, continuing its count.
+	r = claim(t, s, "c", pipeline.Claim{Fingerprint: fp, Increment: 1, View: pipeline.EpisodeView{Open: 3, Next: 4, Count: 9}})
+	if r.State != pipeline.Attached || r.Seq != 3 || r.Count != 10 {
+		t.Fatalf("claim while another episode is open: %+v", r)
+	}
+}
+
+// A record naming an episode the view has not seen (the watch lags, or the
+// episode ended before this gateway started) is verified, not trusted:
+// nothing is written until the caller claims again with the API's view.
+func TestRecordAheadOfTheViewIsVerified(t *testing.T) {
+	_, rdb := startRedis(t, "")
+	s := newStore(t, rdb)
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 3)})
+	commit(t, s, "a", 3, 4)
+	r := claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 2)})
+	if r.State != pipeline.Verify || r.Seq != 3 {
+		t.Fatalf("claim with a lagging view: %+v", r)
+	}
+	if n := rdb.HGet(context.Background(), s.Key(fp), "n").Val(); n != "4" {
+		t.Fatalf("a verify wrote the count: %s", n)
+	}
+	// The API says episode 3 does not exist (deleted): open it anew.
+	auth := view(0, 3)
+	auth.Authoritative = true
+	r = claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Increment: 1, View: auth})
+	if r.State != pipeline.Reserved || r.Seq != 3 || r.Count != 1 {
+		t.Fatalf("claim with the API's view: %+v", r)
+	}
+}
+
+// Defect 1 of the time-grid design, at the store: a settlement changes
+// only the reservation of the token that holds it, never another
+// request's, never an absent key.
+func TestSettleNeverAdoptsAnotherReservation(t *testing.T) {
+	_, rdb := startRedis(t, "")
+	s := newStore(t, rdb)
+	ctx := context.Background()
+	claim(t, s, "A", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+	if err := s.Settle(ctx, "A", t0, []pipeline.Settlement{{Fingerprint: fp}}); err != nil {
+		t.Fatal(err)
+	}
+	claim(t, s, "C", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+	// A, late, commits what it thinks it holds; B, a follower, too.
+	commit(t, s, "A", 1, 5)
+	commit(t, s, "B", 1, 5)
+	if h := rdb.HGetAll(ctx, s.Key(fp)).Val(); h["s"] != "r" || h["t"] != "C" || h["n"] != "1" {
+		t.Fatalf("another token's commit changed C's reservation: %v", h)
+	}
+	if err := s.Settle(ctx, "C", t0, []pipeline.Settlement{{Fingerprint: fp}}); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, "A", 1, 5)
+	if rdb.Exists(ctx, s.Key(fp)).Val() != 0 {
+		t.Fatal("a commit wrote an absent key")
 	}
 }
 
@@ -97,7 +184,7 @@ func TestReleaseOnlyByItsToken(t *testing.T) {
 	_, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
 	ctx := context.Background()
-	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Bucket: 1, Increment: 1})
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
 	if err := s.Settle(ctx, "other", t0, []pipeline.Settlement{{Fingerprint: fp}}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +202,7 @@ func TestReleaseOnlyByItsToken(t *testing.T) {
 func TestLeaseExpires(t *testing.T) {
 	_, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
-	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Bucket: 1, Increment: 1})
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
 	deadline := time.Now().Add(5 * time.Second)
 	for rdb.Exists(context.Background(), s.Key(fp)).Val() == 1 {
 		if time.Now().After(deadline) {
@@ -125,18 +212,64 @@ func TestLeaseExpires(t *testing.T) {
 	}
 }
 
-// A commit after the reservation vanished (lease expired, Redis restarted)
-// records the fingerprint, because the resource exists.
-func TestCommitRecreatesVanishedReservation(t *testing.T) {
+func TestInvalidateDeletesOnlyARecordOfTheEndedEpisode(t *testing.T) {
 	_, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
 	ctx := context.Background()
-	if err := s.Settle(ctx, "a", t0, []pipeline.Settlement{{Fingerprint: fp, Bucket: 7, Commit: true, Count: 11}}); err != nil {
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 2)})
+	// A reservation is never invalidated: its holder moves on by itself.
+	if n, err := s.Invalidate(ctx, []Ended{{fp, 2}}); err != nil || n != 0 {
+		t.Fatalf("invalidate a reservation: %d %v", n, err)
+	}
+	commit(t, s, "a", 2, 1)
+	if n, err := s.Invalidate(ctx, []Ended{{fp, 1}}); err != nil || n != 0 {
+		t.Fatalf("invalidate another episode: %d %v", n, err)
+	}
+	if n, err := s.Invalidate(ctx, []Ended{{fp, 2}}); err != nil || n != 1 || rdb.Exists(ctx, s.Key(fp)).Val() != 0 {
+		t.Fatalf("invalidate the episode: %d %v", n, err)
+	}
+}
+
+// The invalidator retries while Redis is away, and checks again a second
+// later for a commit that raced the end.
+func TestInvalidatorRetriesAndChecksAgain(t *testing.T) {
+	srv, rdb := startRedis(t, "")
+	s := newStore(t, rdb)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v := s.NewInvalidator()
+	deleted := make(chan int, 10)
+	v.OnDeleted = func(n int) { deleted <- n }
+	done := make(chan struct{})
+	go func() { defer close(done); v.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	srv.Kill()
+	v.Enqueue(fp, 1)
+	time.Sleep(300 * time.Millisecond)
+	if v.Pending() != 1 {
+		t.Fatalf("pending %d while Redis is down, want 1", v.Pending())
+	}
+	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Bucket: 8, Increment: 1})
-	if r.State != pipeline.Duplicate || r.Count != 12 || r.Bucket != 7 {
-		t.Fatalf("after recreating commit: %+v", r)
+	// The record is written (a late commit) after the episode ended.
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+	commit(t, s, "a", 1, 1)
+	select {
+	case n := <-deleted:
+		if n != 1 {
+			t.Fatalf("deleted %d", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the record of the ended episode was not deleted within 5 s of Redis' return")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for v.Pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the invalidation never finished")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -146,12 +279,12 @@ func TestBatchIsOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	// Warm up: the connection handshake and the first load of the script
 	// (NOSCRIPT, then EVAL) happen once per connection and script cache.
-	claim(t, s, "w", pipeline.Claim{Fingerprint: fp, Bucket: 1, Increment: 1})
+	claim(t, s, "w", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
 	var calls int
 	rdb.AddHook(countHook{&calls})
 	claims := make([]pipeline.Claim, 20)
 	for i := range claims {
-		claims[i] = pipeline.Claim{Fingerprint: fp[:60] + string(rune('a'+i%26)) + "000", Bucket: 1, Increment: 1}
+		claims[i] = pipeline.Claim{Fingerprint: fp[:60] + string(rune('a'+i%26)) + "000", Increment: 1, View: view(0, 1)}
 	}
 	if _, err := s.Claim(ctx, "a", t0, claims); err != nil {
 		t.Fatal(err)
@@ -167,11 +300,11 @@ func TestScriptCacheLoss(t *testing.T) {
 	_, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
 	ctx := context.Background()
-	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Bucket: 1, Increment: 1})
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if r := claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Bucket: 1, Increment: 1}); r.State != pipeline.InFlight {
+	if r := claim(t, s, "b", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)}); r.State != pipeline.InFlight {
 		t.Fatalf("claim after SCRIPT FLUSH: %+v", r)
 	}
 }
@@ -180,11 +313,11 @@ func TestOOMIsClassified(t *testing.T) {
 	_, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
 	ctx := context.Background()
-	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Bucket: 1, Increment: 1})
+	claim(t, s, "a", pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
 	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Claim(ctx, "b", t0, []pipeline.Claim{{Fingerprint: fp[:63] + "0", Bucket: 1, Increment: 1}})
+	_, err := s.Claim(ctx, "b", t0, []pipeline.Claim{{Fingerprint: fp[:63] + "0", Increment: 1, View: view(0, 1)}})
 	var de *pipeline.DependencyError
 	if !errors.As(err, &de) || de.Kind != pipeline.KindOOM || de.Dependency != pipeline.Redis {
 		t.Fatalf("claim on a full Redis: %v, want an OOM DependencyError", err)
@@ -199,7 +332,7 @@ func TestUnreachableAndTimeout(t *testing.T) {
 	srv, rdb := startRedis(t, "")
 	s := newStore(t, rdb)
 	srv.Kill()
-	_, err := s.Claim(context.Background(), "a", t0, []pipeline.Claim{{Fingerprint: fp, Bucket: 1, Increment: 1}})
+	_, err := s.Claim(context.Background(), "a", t0, []pipeline.Claim{{Fingerprint: fp, Increment: 1, View: view(0, 1)}})
 	var de *pipeline.DependencyError
 	if !errors.As(err, &de) || de.Kind != pipeline.KindUnavailable {
 		t.Fatalf("claim on a stopped Redis: %v", err)
@@ -241,8 +374,8 @@ func TestMemoryPerFingerprint(t *testing.T) {
 		var st []pipeline.Settlement
 		for j := i; j < i+500; j++ {
 			fp := fmt.Sprintf("%064x", j)
-			cs = append(cs, pipeline.Claim{Fingerprint: fp, Bucket: 5_985_800, Increment: 1})
-			st = append(st, pipeline.Settlement{Fingerprint: fp, Bucket: 5_985_800, Commit: true, Count: 1})
+			cs = append(cs, pipeline.Claim{Fingerprint: fp, Increment: 1, View: view(0, 1)})
+			st = append(st, pipeline.Settlement{Fingerprint: fp, Seq: 1, Commit: true, Count: 1})
 		}
 		if _, err := s.Claim(ctx, "tok", t0, cs); err != nil {
 			t.Fatal(err)
@@ -252,7 +385,7 @@ func TestMemoryPerFingerprint(t *testing.T) {
 		}
 	}
 	// A duplicate later raises the count and last-seen: measure that shape.
-	if _, err := s.Claim(ctx, "tok2", t0.Add(time.Minute), []pipeline.Claim{{Fingerprint: fmt.Sprintf("%064x", 7), Bucket: 1, Increment: 1}}); err != nil {
+	if _, err := s.Claim(ctx, "tok2", t0.Add(time.Minute), []pipeline.Claim{{Fingerprint: fmt.Sprintf("%064x", 7), Increment: 1, View: view(1, 2)}}); err != nil {
 		t.Fatal(err)
 	}
 	perKey := rdb.MemoryUsage(ctx, s.Key(fmt.Sprintf("%064x", 7))).Val()

@@ -44,15 +44,11 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 		if err := validateEvent(e.Type, e.Reason, "regarding", e.Regarding); err != nil {
 			return nil, err
 		}
-		if err := rd.notInFuture(e.EventTime.Time, now); err != nil {
-			err.Field = "eventTime"
-			return nil, err
-		}
 		if e.Type != corev1.EventTypeWarning {
 			req.Ignored = 1
 			return req, nil
 		}
-		req.Signals = []pipeline.Signal{normalize.EventsV1(&e, clone(body), now, rd.opts.Limits)}
+		req.Signals = []pipeline.Signal{normalize.EventsV1(&e, clone(body), now, rd.opts.limits())}
 	case head.APIVersion == "" || head.APIVersion == "v1":
 		var e corev1.Event
 		if err := json.Unmarshal(body, &e); err != nil {
@@ -61,19 +57,11 @@ func (rd *Reader) KubernetesEvent(w http.ResponseWriter, r *http.Request, now ti
 		if err := validateEvent(e.Type, e.Reason, "involvedObject", e.InvolvedObject); err != nil {
 			return nil, err
 		}
-		if err := rd.notInFuture(e.FirstTimestamp.Time, now); err != nil {
-			err.Field = "firstTimestamp"
-			return nil, err
-		}
-		if err := rd.notInFuture(e.EventTime.Time, now); err != nil {
-			err.Field = "eventTime"
-			return nil, err
-		}
 		if e.Type != corev1.EventTypeWarning {
 			req.Ignored = 1
 			return req, nil
 		}
-		req.Signals = []pipeline.Signal{normalize.CoreEvent(&e, clone(body), now, rd.opts.Limits)}
+		req.Signals = []pipeline.Signal{normalize.CoreEvent(&e, clone(body), now, rd.opts.limits())}
 	default:
 		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "apiVersion", Detail: fmt.Sprintf("%q is neither v1 nor events.k8s.io/v1", excerpt(head.APIVersion))}
 	}

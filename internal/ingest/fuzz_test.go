@@ -6,10 +6,10 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/alertgate/gateway/api/v1alpha1"
 	"github.com/alertgate/gateway/internal/normalize"
 	"github.com/alertgate/gateway/internal/pipeline"
 )
@@ -40,7 +40,7 @@ func checkSignals(t *testing.T, req *pipeline.Request) {
 		if again := normalize.Fingerprint(s); again != s.Fingerprint {
 			t.Fatalf("fingerprint not stable: %s then %s", s.Fingerprint, again)
 		}
-		name := pipeline.ResourceName(s.Fingerprint, pipeline.Bucket(s, 5*time.Minute))
+		name := v1alpha1.EpisodeName(s.Fingerprint, 1<<40)
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 			t.Fatalf("resource name %q: %v", name, errs)
 		}

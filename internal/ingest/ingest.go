@@ -22,17 +22,26 @@ import (
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
+// Defaults of Options.
+const (
+	DefaultMaxBody   = 1 << 20
+	DefaultMaxAlerts = 1000
+	DefaultMaxLabels = 64
+)
+
 // Options configure the readers.
 type Options struct {
-	// MaxBody bounds a request body, in bytes. Default: 1 MiB.
+	// MaxBody bounds a request body, in bytes (413 above). Default: 1 MiB.
 	MaxBody int64
-	// MaxAlerts bounds the alerts of one webhook. Default: 1000.
+	// MaxAlerts bounds the alerts of one webhook (400 above). Default:
+	// 1000.
 	MaxAlerts int
-	// MaxLabels bounds the labels, and the annotations, of one signal.
-	// Default: 64.
+	// MaxLabels bounds the labels, and the annotations, of one signal; an
+	// alert with more is rejected alone. Default: 64.
 	MaxLabels int
-	// MaxClockSkew is how far in the future a timestamp may lie.
-	// Default: 10m.
+	// MaxClockSkew is how far in the future a timestamp may lie; beyond
+	// it the timestamp is clamped to the receive time. Default:
+	// normalize.DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
 	// Limits bound what each signal carries. Default: normalize.Limits{}.
 	Limits normalize.Limits
@@ -40,17 +49,23 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.MaxBody <= 0 {
-		o.MaxBody = 1 << 20
+		o.MaxBody = DefaultMaxBody
 	}
 	if o.MaxAlerts <= 0 {
-		o.MaxAlerts = 1000
+		o.MaxAlerts = DefaultMaxAlerts
 	}
 	if o.MaxLabels <= 0 {
-		o.MaxLabels = 64
+		o.MaxLabels = DefaultMaxLabels
 	}
-	if o.MaxClockSkew <= 0 {
-		o.MaxClockSkew = 10 * time.Minute
+}
+
+// limits are the per-signal limits, the clock skew included.
+func (o *Options) limits() normalize.Limits {
+	l := o.Limits
+	if o.MaxClockSkew > 0 {
+		l.MaxClockSkew = o.MaxClockSkew
 	}
+	return l
 }
 
 // Reader reads deliveries.
@@ -110,16 +125,6 @@ func (rd *Reader) validLabels(m map[string]string) *pipeline.InputError {
 			return &pipeline.InputError{Kind: pipeline.Malformed, Field: fmt.Sprintf("[%q]", excerpt(k)),
 				Detail: "label name must be 1 to 256 bytes of printable characters"}
 		}
-	}
-	return nil
-}
-
-// notInFuture checks that t is not beyond the allowed clock skew; the
-// caller sets the error's Field.
-func (rd *Reader) notInFuture(t, now time.Time) *pipeline.InputError {
-	if t.After(now.Add(rd.opts.MaxClockSkew)) {
-		return &pipeline.InputError{Kind: pipeline.Malformed,
-			Detail: fmt.Sprintf("%s is more than %s in the future", t.UTC().Format(time.RFC3339), rd.opts.MaxClockSkew)}
 	}
 	return nil
 }

@@ -46,17 +46,10 @@ func TestRefusals(t *testing.T) {
 		{"version 3", "/am", "application/json", `{"version":"3","alerts":[{}]}`, pipeline.Malformed, "version"},
 		{"no alerts", "/am", "application/json", `{"version":"4"}`, pipeline.Malformed, "alerts"},
 		{"too many alerts", "/am", "application/json", `{"version":"4","alerts":[{},{},{},{}]}`, pipeline.Malformed, "alerts"},
-		{"bad status", "/am", "application/json", `{"version":"4","alerts":[{"status":"pending","labels":{"alertname":"A"}}]}`, pipeline.Malformed, "alerts[0].status"},
-		{"null labels", "/am", "application/json", `{"version":"4","alerts":[{"status":"firing","labels":null}]}`, pipeline.Malformed, "alerts[0].labels.alertname"},
-		{"label type", "/am", "application/json", `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":1}}]}`, pipeline.Malformed, "alerts[0].labels"},
-		{"too many labels", "/am", "application/json", `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A","a":"","b":"","c":"","d":""}}]}`, pipeline.Malformed, "alerts[0].labels"},
-		{"control char in label name", "/am", "application/json", `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A","a\u0007b":"x"}}]}`, pipeline.Malformed, "alerts[0].labels[\"a\\ab\"]"},
-		{"future startsAt", "/am", "application/json", `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A"},"startsAt":"2030-01-01T00:00:00Z"}]}`, pipeline.Malformed, "alerts[0].startsAt"},
 		{"event without reason", "/events", "application/json", `{"apiVersion":"v1","kind":"Event","type":"Warning","involvedObject":{"kind":"Pod","name":"p"}}`, pipeline.Malformed, "reason"},
 		{"event type", "/events", "application/json", `{"apiVersion":"v1","kind":"Event","type":"Fatal","reason":"X"}`, pipeline.Malformed, "type"},
 		{"events.k8s.io without regarding name", "/events", "application/json", `{"apiVersion":"events.k8s.io/v1","type":"Warning","reason":"X","regarding":{"kind":"Pod"}}`, pipeline.Malformed, "regarding.name"},
 		{"other kind", "/events", "application/json", `{"apiVersion":"v1","kind":"Pod"}`, pipeline.Malformed, "kind"},
-		{"future event", "/events", "application/json", `{"apiVersion":"events.k8s.io/v1","type":"Warning","reason":"X","regarding":{"kind":"Pod","name":"p"},"eventTime":"2031-01-01T00:00:00.000000Z"}`, pipeline.Malformed, "eventTime"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,6 +59,51 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("err = %#v, want kind %d field %q", err, c.kind, c.field)
 			}
 		})
+	}
+}
+
+// One bad alert never costs the others of its batch: it is rejected alone,
+// with its field and reason.
+func TestBadAlertIsRejectedAlone(t *testing.T) {
+	good := `{"status":"firing","labels":{"alertname":"A","pod":"p"}}`
+	cases := []struct{ name, alert, field string }{
+		{"bad status", `{"status":"pending","labels":{"alertname":"A"}}`, "alerts[1].status"},
+		{"null labels", `{"status":"firing","labels":null}`, "alerts[1].labels.alertname"},
+		{"label type", `{"status":"firing","labels":{"alertname":1}}`, "alerts[1].labels"},
+		{"too many labels", `{"status":"firing","labels":{"alertname":"A","a":"","b":"","c":"","d":""}}`, "alerts[1].labels"},
+		{"control char in label name", `{"status":"firing","labels":{"alertname":"A","a\u0007b":"x"}}`, "alerts[1].labels[\"a\\ab\"]"},
+		{"label name over 256 bytes", `{"status":"firing","labels":{"alertname":"A","` + strings.Repeat("l", 257) + `":"x"}}`, "alerts[1].labels"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := read(t, "/am", "application/json", `{"version":"4","alerts":[`+good+`,`+c.alert+`,`+good+`]}`)
+			if err != nil {
+				t.Fatalf("err = %v, want the valid alerts kept", err)
+			}
+			if len(req.Signals) != 2 || req.Signals[0].Index != 0 || req.Signals[1].Index != 2 {
+				t.Fatalf("signals %+v, want alerts 0 and 2", req.Signals)
+			}
+			if len(req.Rejected) != 1 || req.Rejected[0].Index != 1 || !strings.HasPrefix(req.Rejected[0].Field, c.field) || req.Rejected[0].Reason == "" {
+				t.Fatalf("rejected %+v, want alert 1 at %s", req.Rejected, c.field)
+			}
+		})
+	}
+}
+
+// A timestamp beyond the clock skew (a sender's fast clock) is clamped to
+// the receive time and flagged, never refused.
+func TestFutureTimestampIsClamped(t *testing.T) {
+	req, err := read(t, "/am", "application/json", `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A"},"startsAt":"2030-01-01T00:00:00Z"}]}`)
+	if err != nil || len(req.Signals) != 1 {
+		t.Fatalf("req %+v err %v", req, err)
+	}
+	s := req.Signals[0]
+	if !s.FiringTime.Equal(now) || s.StartsAt.Year() != 2030 || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "startsAt") {
+		t.Errorf("firing %s startsAt %s warnings %v: want the firing time clamped, startsAt kept, one warning", s.FiringTime, s.StartsAt, s.Warnings)
+	}
+	req, err = read(t, "/events", "application/json", `{"apiVersion":"events.k8s.io/v1","type":"Warning","reason":"X","regarding":{"kind":"Pod","name":"p"},"eventTime":"2031-01-01T00:00:00.000000Z"}`)
+	if err != nil || len(req.Signals) != 1 || !req.Signals[0].FiringTime.Equal(now) || len(req.Signals[0].Warnings) != 1 {
+		t.Fatalf("event: req %+v err %v", req, err)
 	}
 }
 

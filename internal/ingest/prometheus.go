@@ -66,16 +66,26 @@ func (rd *Reader) Prometheus(w http.ResponseWriter, r *http.Request, now time.Ti
 	case len(msg.Alerts) > rd.opts.MaxAlerts:
 		return nil, &pipeline.InputError{Kind: pipeline.Malformed, Field: "alerts", Detail: fmt.Sprintf("%d alerts exceed the limit of %d per request", len(msg.Alerts), rd.opts.MaxAlerts)}
 	}
-	req := &pipeline.Request{Source: pipeline.SourcePrometheus, Signals: make([]pipeline.Signal, len(msg.Alerts))}
+	// One bad alert never costs the others of its batch: Alertmanager
+	// would drop them all with a 400. It is rejected alone, with its
+	// field and reason.
+	req := &pipeline.Request{Source: pipeline.SourcePrometheus, Signals: make([]pipeline.Signal, 0, len(msg.Alerts))}
 	for i := range msg.Alerts {
 		ra := &msg.Alerts[i]
-		if ra.err != nil {
-			return nil, jsonError(alertField(i, ""), ra.err)
+		err := ra.err
+		if err != nil {
+			err = jsonError(alertField(i, ""), err)
+		} else {
+			err = rd.validateAlert(i, &ra.a)
 		}
-		if err := rd.validateAlert(i, &ra.a, now); err != nil {
-			return nil, err
+		if err != nil {
+			ie, _ := err.(*pipeline.InputError)
+			req.Rejected = append(req.Rejected, pipeline.Rejection{Index: i, Field: ie.Field, Reason: ie.Detail})
+			continue
 		}
-		req.Signals[i] = normalize.Alert(&ra.a, ra.raw, now, rd.opts.Limits)
+		s := normalize.Alert(&ra.a, ra.raw, now, rd.opts.limits())
+		s.Index = i
+		req.Signals = append(req.Signals, s)
 	}
 	return req, nil
 }
@@ -84,7 +94,7 @@ func (rd *Reader) Prometheus(w http.ResponseWriter, r *http.Request, now time.Ti
 // for an error.
 func alertField(i int, sub string) string { return fmt.Sprintf("alerts[%d]%s", i, sub) }
 
-func (rd *Reader) validateAlert(i int, a *template.Alert, now time.Time) error {
+func (rd *Reader) validateAlert(i int, a *template.Alert) error {
 	switch {
 	case a.Status != "firing" && a.Status != "resolved":
 		return &pipeline.InputError{Kind: pipeline.Malformed, Field: alertField(i, ".status"), Detail: fmt.Sprintf("%q is neither firing nor resolved", excerpt(a.Status))}
@@ -97,10 +107,6 @@ func (rd *Reader) validateAlert(i int, a *template.Alert, now time.Time) error {
 	}
 	if err := rd.validLabels(a.Annotations); err != nil {
 		err.Field = alertField(i, ".annotations"+err.Field)
-		return err
-	}
-	if err := rd.notInFuture(a.StartsAt, now); err != nil {
-		err.Field = alertField(i, ".startsAt")
 		return err
 	}
 	return nil

@@ -86,6 +86,10 @@ func StartControlPlane(ctx context.Context, opts ControlPlaneOptions) (*ControlP
 		Scheme:                scheme,
 	}
 	env.ControlPlane.GetAPIServer().CertDir = certDir
+	// On SIGTERM kube-apiserver waits for its watches to end, which a
+	// client resumes at once; let it close them within a second, as a
+	// cluster's API server does within its termination grace period.
+	env.ControlPlane.GetAPIServer().Configure().Set("shutdown-watch-termination-grace-period", "1s")
 	if opts.Output != nil {
 		env.ControlPlane.GetAPIServer().Out, env.ControlPlane.GetAPIServer().Err = opts.Output, opts.Output
 		env.ControlPlane.Etcd.Out, env.ControlPlane.Etcd.Err = opts.Output, opts.Output

@@ -30,6 +30,20 @@ type Metrics struct {
 	BreakerState     *prometheus.GaugeVec // by dependency
 	InFlight         prometheus.Gauge
 	StatusErrors     prometheus.Counter
+	// SignalsRejected counts the items of a request that could not be
+	// stored while the others were; SignalsAdjusted the stored signals
+	// whose timestamp was clamped or name shortened.
+	SignalsRejected *prometheus.CounterVec // by source
+	SignalsAdjusted *prometheus.CounterVec // by source
+	// RecordsInvalidated counts the Redis records deleted because the
+	// episode they named ended.
+	RecordsInvalidated prometheus.Counter
+}
+
+// EpisodeCache registers alertgate_episode_cache_resources, read from size.
+func (m *Metrics) EpisodeCache(size func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace,
+		Name: "episode_cache_resources", Help: "RemediationRequests held by the episode cache."}, size))
 }
 
 // New returns the metrics registered on a new registry, with the Go and
@@ -61,11 +75,18 @@ func New() *Metrics {
 			Name: "http_requests_in_flight", Help: "Signal requests being processed."}),
 		StatusErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "status_update_errors_total", Help: "Failed RemediationRequest status updates (retried)."}),
+		SignalsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signals_rejected_total", Help: "Invalid items rejected from a request whose other items were stored, by source."}, []string{"source"}),
+		SignalsAdjusted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "signals_adjusted_total", Help: "Signals stored with a timestamp clamped to the receive time or a name shortened, by source."}, []string{"source"}),
+		RecordsInvalidated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
+			Name: "records_invalidated_total", Help: "Redis records deleted because the episode they named ended."}),
 	}
 	// Known label values start at zero, so that rate() and alerts see
 	// them before the first event.
 	for _, src := range []pipeline.Source{pipeline.SourcePrometheus, pipeline.SourceKubernetesEvent} {
-		for _, c := range []*prometheus.CounterVec{m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored} {
+		for _, c := range []*prometheus.CounterVec{m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored,
+			m.SignalsRejected, m.SignalsAdjusted} {
 			c.WithLabelValues(string(src))
 		}
 	}
@@ -75,7 +96,8 @@ func New() *Metrics {
 	for _, d := range []pipeline.Dependency{pipeline.Redis, pipeline.Kubernetes} {
 		m.BreakerState.WithLabelValues(string(d)).Set(0)
 		for _, k := range []pipeline.ErrorKind{pipeline.KindUnavailable, pipeline.KindTimeout, pipeline.KindOOM,
-			pipeline.KindBreakerOpen, pipeline.KindOverloaded, pipeline.KindRejected} {
+			pipeline.KindBreakerOpen, pipeline.KindOverloaded, pipeline.KindRejected, pipeline.KindInFlight,
+			pipeline.KindConflict, pipeline.KindNotSynced} {
 			m.DependencyErrors.WithLabelValues(string(d), string(k))
 		}
 	}
@@ -84,6 +106,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored, m.Rejected,
 		m.DependencyErrors, m.RequestDuration, m.BreakerState, m.InFlight, m.StatusErrors,
+		m.SignalsRejected, m.SignalsAdjusted, m.RecordsInvalidated,
 	)
 	return m
 }

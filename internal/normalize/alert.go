@@ -1,7 +1,9 @@
 package normalize
 
 import (
+	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/template"
 
@@ -43,16 +45,41 @@ func Alert(a *template.Alert, raw []byte, now time.Time, lim Limits) pipeline.Si
 		Target:       alertTarget(a.Labels, ns),
 		Labels:       boundMap(a.Labels, lim.MaxValue),
 		Annotations:  boundMap(a.Annotations, lim.MaxValue),
-		FiringTime:   a.StartsAt,
 		ReceivedTime: now,
+		Member:       MemberID(a.Labels),
+		StartsAt:     a.StartsAt,
 		Resolved:     a.Status == statusResolved,
 	}
+	s.FiringTime, s.Warnings = lim.clamp(a.StartsAt, now, "startsAt", nil)
 	if s.Resolved {
 		s.ResolvedAt = a.EndsAt
 	}
 	s.Payload, s.PayloadTruncated = boundPayload(raw, lim.MaxPayload)
 	s.Fingerprint = Fingerprint(&s)
+	s.Warnings = shorten(&s, s.Warnings)
 	return s
+}
+
+// shorten makes the signal's name one the API can hold, after its
+// fingerprint was taken from the full name.
+func shorten(s *pipeline.Signal, warnings []string) []string {
+	name, short := shortName(s.Name)
+	if !short {
+		return warnings
+	}
+	s.Name = name
+	return append(warnings, fmt.Sprintf("the name is over %d characters; stored shortened as %q (the fingerprint keeps the full name)", maxSignalName, excerpt(name)))
+}
+
+func excerpt(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // statusResolved is the Alertmanager status of an alert that ended.

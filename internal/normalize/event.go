@@ -11,12 +11,15 @@ import (
 
 // CoreEvent normalizes a core/v1 Warning Event received at now.
 func CoreEvent(e *corev1.Event, raw []byte, now time.Time, lim Limits) pipeline.Signal {
-	firing := e.EventTime.Time
+	firing, field := e.EventTime.Time, "eventTime"
 	if firing.IsZero() {
-		firing = e.FirstTimestamp.Time
+		firing, field = e.FirstTimestamp.Time, "firstTimestamp"
 	}
 	if firing.IsZero() {
-		firing = e.LastTimestamp.Time
+		firing, field = e.LastTimestamp.Time, "lastTimestamp"
+	}
+	if firing.IsZero() && e.Series != nil {
+		firing, field = e.Series.LastObservedTime.Time, "series.lastObservedTime"
 	}
 	component := e.Source.Component
 	if component == "" {
@@ -24,23 +27,26 @@ func CoreEvent(e *corev1.Event, raw []byte, now time.Time, lim Limits) pipeline.
 	}
 	return event(eventFields{
 		reason: e.Reason, message: e.Message, namespace: e.Namespace, obj: e.InvolvedObject,
-		component: component, firing: firing,
+		component: component, firing: firing, firingField: field,
 	}, raw, now, lim)
 }
 
 // EventsV1 normalizes an events.k8s.io/v1 Warning Event received at now. It
 // may carry only eventTime.
 func EventsV1(e *eventsv1.Event, raw []byte, now time.Time, lim Limits) pipeline.Signal {
-	firing := e.EventTime.Time
+	firing, field := e.EventTime.Time, "eventTime"
 	if firing.IsZero() {
-		firing = e.DeprecatedFirstTimestamp.Time
+		firing, field = e.DeprecatedFirstTimestamp.Time, "deprecatedFirstTimestamp"
 	}
 	if firing.IsZero() {
-		firing = e.DeprecatedLastTimestamp.Time
+		firing, field = e.DeprecatedLastTimestamp.Time, "deprecatedLastTimestamp"
+	}
+	if firing.IsZero() && e.Series != nil {
+		firing, field = e.Series.LastObservedTime.Time, "series.lastObservedTime"
 	}
 	return event(eventFields{
 		reason: e.Reason, message: e.Note, namespace: e.Namespace, obj: e.Regarding,
-		component: e.ReportingController, firing: firing,
+		component: e.ReportingController, firing: firing, firingField: field,
 	}, raw, now, lim)
 }
 
@@ -48,6 +54,7 @@ type eventFields struct {
 	reason, message, namespace, component string
 	obj                                   corev1.ObjectReference
 	firing                                time.Time
+	firingField                           string
 }
 
 func event(f eventFields, raw []byte, now time.Time, lim Limits) pipeline.Signal {
@@ -75,10 +82,12 @@ func event(f eventFields, raw []byte, now time.Time, lim Limits) pipeline.Signal
 		Target:       pipeline.Target{Kind: f.obj.Kind, Name: f.obj.Name, Namespace: ns},
 		Labels:       boundMap(labels, lim.MaxValue),
 		Annotations:  boundMap(ann, lim.MaxValue),
-		FiringTime:   f.firing,
 		ReceivedTime: now,
+		StartsAt:     f.firing,
 	}
+	s.FiringTime, s.Warnings = lim.clamp(f.firing, now, f.firingField, nil)
 	s.Payload, s.PayloadTruncated = boundPayload(raw, lim.MaxPayload)
 	s.Fingerprint = Fingerprint(&s)
+	s.Warnings = shorten(&s, s.Warnings)
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/alertgate/gateway/internal/pipeline"
 )
@@ -64,4 +65,49 @@ func netstring(b []byte, s string) []byte {
 	b = append(b, ':')
 	b = append(b, s...)
 	return append(b, ',')
+}
+
+// MemberID identifies an alert within its fingerprint: the first 16 hex
+// digits of the SHA-256 of its labels (sorted by name, as netstrings), so
+// that two alerts sharing a fingerprint (one per container of a pod, a
+// warning and a critical) are told apart and resolve separately.
+func MemberID(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var buf [512]byte
+	b := buf[:0]
+	for _, k := range keys {
+		b = netstring(b, k)
+		b = netstring(b, labels[k])
+	}
+	sum := sha256.Sum256(b)
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
+}
+
+// maxSignalName is the longest signal name the CRD holds (characters).
+const maxSignalName = 253
+
+// shortName returns name when the API can hold it, else a deterministic
+// shortening: its first characters, "-" and 8 hex digits of its SHA-256,
+// 253 characters in all. The fingerprint keeps the full name.
+func shortName(name string) (string, bool) {
+	if utf8.RuneCountInString(name) <= maxSignalName {
+		return name, false
+	}
+	sum := sha256.Sum256([]byte(name))
+	keep := maxSignalName - 9
+	cut := 0
+	for i := range name {
+		if keep == 0 {
+			cut = i
+			break
+		}
+		keep--
+	}
+	return name[:cut] + "-" + hex.EncodeToString(sum[:4]), true
 }

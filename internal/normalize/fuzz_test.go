@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/api/v1alpha1"
 )
 
 // FuzzNormalize: any labels make a signal with a stable 64-hex fingerprint,
@@ -27,7 +27,7 @@ func FuzzNormalize(f *testing.F) {
 		if s2 := Alert(a, []byte(annotation), time.Unix(1_795_000_001, 0), Limits{}); s2.Fingerprint != s.Fingerprint {
 			t.Fatal("the received time changed the fingerprint")
 		}
-		name := pipeline.ResourceName(s.Fingerprint, pipeline.Bucket(&s, 5*time.Minute))
+		name := v1alpha1.EpisodeName(s.Fingerprint, 1<<40)
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 			t.Fatalf("resource name %q: %v", name, errs)
 		}

@@ -1,6 +1,10 @@
 package normalize
 
-import "unicode/utf8"
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
 
 // Limits bound what a signal may carry into Redis and into the resource,
 // which must stay well under the API server's object size limit.
@@ -12,7 +16,14 @@ type Limits struct {
 	// MaxPayload bounds the original payload kept in the resource, in
 	// bytes. Default: 16384.
 	MaxPayload int
+	// MaxClockSkew is how far in the future a timestamp may lie; beyond
+	// it, the timestamp is clamped to the receive time and the signal
+	// says so. Default: 10m.
+	MaxClockSkew time.Duration
 }
+
+// DefaultMaxClockSkew is the default of Limits.MaxClockSkew.
+const DefaultMaxClockSkew = 10 * time.Minute
 
 // maxKey bounds label and annotation names, in bytes.
 const maxKey = 317
@@ -27,7 +38,20 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxPayload <= 0 {
 		l.MaxPayload = 16384
 	}
+	if l.MaxClockSkew <= 0 {
+		l.MaxClockSkew = DefaultMaxClockSkew
+	}
 	return l
+}
+
+// clamp returns t, or now when t lies beyond the clock skew, with a
+// warning naming field.
+func (l Limits) clamp(t, now time.Time, field string, warnings []string) (time.Time, []string) {
+	if !t.After(now.Add(l.MaxClockSkew)) {
+		return t, warnings
+	}
+	return now, append(warnings, fmt.Sprintf("%s %s is more than %s in the future (sender clock skew?); stored as the receive time",
+		field, t.UTC().Format(time.RFC3339), l.MaxClockSkew))
 }
 
 // truncate cuts s to at most max bytes (marker included) on a rune

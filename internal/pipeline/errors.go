@@ -32,6 +32,16 @@ const (
 	// KindRejected: the dependency refused the request as invalid; retrying
 	// will not help.
 	KindRejected ErrorKind = "rejected"
+	// KindInFlight: another request is storing what this one needs (a
+	// resolution that overtook its firing occurrence's create); retry.
+	KindInFlight ErrorKind = "in_flight"
+	// KindConflict: the episode changed under the request (it ended while
+	// an occurrence attached to it, or opening kept meeting ended
+	// episodes); retry.
+	KindConflict ErrorKind = "conflict"
+	// KindNotSynced: the gateway has not yet read its episodes from the
+	// API server.
+	KindNotSynced ErrorKind = "not_synced"
 )
 
 // DependencyError is a failure of Redis or the Kubernetes API. Every

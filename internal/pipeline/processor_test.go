@@ -3,22 +3,27 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 )
 
-// fakeDedup records calls and answers from a script of states.
+// The processor's control flow with fakes; the dedup scripts are tested on
+// a real redis-server (internal/dedup), and the whole path end to end on
+// real servers (chaos).
+
+// fakeDedup answers claims from a script of results per fingerprint and
+// records every call.
 type fakeDedup struct {
 	mu       sync.Mutex
-	states   map[string]ClaimState // answer per fingerprint; default Reserved
+	answers  map[string][]ClaimResult // consumed in order; default Reserved(View.Next)
 	claimErr error
 	claims   [][]Claim
 	settles  [][]Settlement
-	lookups  map[string]LookupResult
-	renews   [][]string
-	renewErr error
+	records  map[string]Record
 }
 
 func (f *fakeDedup) Claim(_ context.Context, _ string, _ time.Time, cs []Claim) ([]ClaimResult, error) {
@@ -30,11 +35,17 @@ func (f *fakeDedup) Claim(_ context.Context, _ string, _ time.Time, cs []Claim) 
 	}
 	out := make([]ClaimResult, len(cs))
 	for i, c := range cs {
-		st := f.states[c.Fingerprint]
-		if c.Peek && st != Duplicate {
-			st = Absent
+		switch a := f.answers[c.Fingerprint]; {
+		case len(a) > 0:
+			out[i] = a[0]
+			f.answers[c.Fingerprint] = a[1:]
+		case c.View.Open > 0:
+			out[i] = ClaimResult{State: Attached, Seq: c.View.Open, Count: c.View.Count + c.Increment}
+		case c.Peek:
+			out[i] = ClaimResult{State: Absent}
+		default:
+			out[i] = ClaimResult{State: Reserved, Seq: max(c.View.Next, 1), Count: c.Increment}
 		}
-		out[i] = ClaimResult{State: st, Count: c.Increment, Bucket: c.Bucket}
 	}
 	return out, nil
 }
@@ -46,244 +57,388 @@ func (f *fakeDedup) Settle(_ context.Context, _ string, _ time.Time, s []Settlem
 	return nil
 }
 
-func (f *fakeDedup) Renew(_ context.Context, _ string, fps []string) error {
+func (f *fakeDedup) Lookup(_ context.Context, fps []string) ([]Record, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.renews = append(f.renews, fps)
-	return f.renewErr
-}
-
-func (f *fakeDedup) Lookup(_ context.Context, fps []string) ([]LookupResult, error) {
-	out := make([]LookupResult, len(fps))
+	out := make([]Record, len(fps))
 	for i, fp := range fps {
-		out[i] = f.lookups[fp]
+		out[i] = f.records[fp]
 	}
 	return out, nil
 }
 
 type fakeCreator struct {
-	mu       sync.Mutex
-	down     bool
-	fail     map[string]error // by fingerprint
-	exists   map[string]bool  // by fingerprint
-	created  []string         // names
-	resolved []string
+	mu        sync.Mutex
+	down      bool
+	fail      map[string]error // Open, by fingerprint
+	exists    map[string]int64 // fingerprint → open episode another request opened
+	views     map[string]EpisodeView
+	listErr   error
+	opened    []string // names
+	lists     []string
+	members   []string // fingerprints whose members were updated
+	memberErr error
 }
 
-func (f *fakeCreator) Create(_ context.Context, s *Signal, name string) (bool, int64, error) {
+func (f *fakeCreator) Open(_ context.Context, s *Signal, _ []Member, seq int64) (OpenResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail[s.Fingerprint]; err != nil {
-		return false, 0, err
+		return OpenResult{}, err
 	}
-	if f.exists[s.Fingerprint] {
-		return false, 0, nil
+	if e := f.exists[s.Fingerprint]; e >= seq {
+		return OpenResult{Seq: e, Name: f.Name(s.Fingerprint, e), Count: 7, NeedsMembers: true}, nil
 	}
-	f.created = append(f.created, name)
-	return true, 0, nil
+	f.opened = append(f.opened, f.Name(s.Fingerprint, seq))
+	return OpenResult{Seq: seq, Name: f.Name(s.Fingerprint, seq), Created: true}, nil
 }
 
-func (f *fakeCreator) Resolve(_ context.Context, _ *Signal, name string) (bool, error) {
-	f.resolved = append(f.resolved, name)
-	return true, nil
+func (f *fakeCreator) Episodes(_ context.Context, fp string) (EpisodeView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists = append(f.lists, fp)
+	if f.listErr != nil {
+		return EpisodeView{}, f.listErr
+	}
+	v := f.views[fp]
+	v.Authoritative = true
+	if v.Next == 0 {
+		v.Next = 1
+	}
+	return v, nil
 }
 
-func (f *fakeCreator) Available() bool   { return !f.down }
-func (f *fakeCreator) Namespace() string { return "ns" }
+func (f *fakeCreator) UpdateMembers(_ context.Context, fp string, _ int64, _ []Member, _ time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.members = append(f.members, fp)
+	return f.memberErr == nil, f.memberErr
+}
+
+func (f *fakeCreator) Available() bool                  { return !f.down }
+func (f *fakeCreator) Namespace() string                { return "ns" }
+func (f *fakeCreator) Name(fp string, seq int64) string { return fmt.Sprintf("rr-%s-%d", fp, seq) }
+
+type fakeEpisodes struct {
+	views     map[string]EpisodeView
+	unsynced  bool
+	unhealthy bool
+	needs     bool
+}
+
+func (f *fakeEpisodes) View(fp string) EpisodeView {
+	v := f.views[fp]
+	if v.Next == 0 {
+		v.Next = 1
+	}
+	return v
+}
+func (f *fakeEpisodes) Synced() bool                              { return !f.unsynced }
+func (f *fakeEpisodes) Healthy() bool                             { return !f.unhealthy }
+func (f *fakeEpisodes) NeedsMembers(string, int64, []Member) bool { return f.needs }
 
 var (
 	errAPI = &DependencyError{Dependency: Kubernetes, Op: "create", Kind: KindUnavailable, Err: errors.New("refused")}
 	t0     = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 )
 
-func sig(fp string) Signal { return Signal{Fingerprint: fp, FiringTime: t0, ReceivedTime: t0} }
+func sig(fp string) Signal {
+	return Signal{Fingerprint: fp, FiringTime: t0, ReceivedTime: t0, StartsAt: t0, Member: "0123456789abcdef", Source: SourcePrometheus}
+}
 
-func newProc(t *testing.T, d *fakeDedup, c *fakeCreator, hooks Hooks) *Processor {
+type fixture struct {
+	d *fakeDedup
+	c *fakeCreator
+	e *fakeEpisodes
+	p *Processor
+}
+
+func newFixture(t *testing.T, hooks Hooks) *fixture {
 	t.Helper()
-	p, err := NewProcessor(d, c, nil, Options{Window: time.Minute, Hooks: hooks})
+	f := &fixture{d: &fakeDedup{answers: map[string][]ClaimResult{}}, c: &fakeCreator{}, e: &fakeEpisodes{}}
+	p, err := NewProcessor(f.d, f.c, f.e, nil, Options{Hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	f.p = p
+	return f
 }
 
-func TestAllNewAreCreatedAndCommitted(t *testing.T) {
-	d, c := &fakeDedup{}, &fakeCreator{}
-	res, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a"), sig("b")}})
+func (f *fixture) process(t *testing.T, sigs ...Signal) (*Result, error) {
+	t.Helper()
+	res, err := f.p.Process(context.Background(), &Request{Source: SourcePrometheus, Signals: sigs})
+	f.p.Wait()
+	return res, err
+}
+
+func TestNewEpisodeIsOpenedThenCommitted(t *testing.T) {
+	f := newFixture(t, nil)
+	f.e.views = map[string]EpisodeView{"b": {Next: 4}}
+	res, err := f.process(t, sig("a"), sig("b"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Created() || len(c.created) != 2 {
-		t.Fatalf("created %v, result %+v", c.created, res)
+	slices.Sort(f.c.opened) // opened in parallel
+	if want := []string{"rr-a-1", "rr-b-4"}; !reflect.DeepEqual(f.c.opened, want) {
+		t.Errorf("opened %v, want %v", f.c.opened, want)
 	}
-	if len(d.settles) != 1 || len(d.settles[0]) != 2 || !d.settles[0][0].Commit || !d.settles[0][1].Commit {
-		t.Fatalf("settlements %+v, want two commits in one call", d.settles)
-	}
-	if res.Outcomes[0].Name != ResourceName("a", Bucket(&Signal{FiringTime: t0}, time.Minute)) {
-		t.Fatalf("outcome name %q", res.Outcomes[0].Name)
-	}
-}
-
-// A failed create releases its own reservation, commits what was created,
-// and fails the batch so that the sender retries it.
-func TestFailedCreateReleasesAndFailsBatch(t *testing.T) {
-	d, c := &fakeDedup{}, &fakeCreator{fail: map[string]error{"b": errAPI}}
-	_, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a"), sig("b")}})
-	var de *DependencyError
-	if !errors.As(err, &de) || de.Dependency != Kubernetes {
-		t.Fatalf("err = %v, want the Kubernetes error", err)
-	}
-	want := []Settlement{
-		{Fingerprint: "a", Bucket: d.claims[0][0].Bucket, Commit: true, Count: 1},
-		{Fingerprint: "b", Bucket: d.claims[0][1].Bucket},
-	}
-	if !reflect.DeepEqual(d.settles[0], want) {
-		t.Fatalf("settlements %+v, want %+v", d.settles[0], want)
-	}
-}
-
-// An in-flight claim belongs to another request: a failure must not
-// release it.
-func TestFailedInFlightCreateReleasesNothing(t *testing.T) {
-	d := &fakeDedup{states: map[string]ClaimState{"a": InFlight}}
-	c := &fakeCreator{fail: map[string]error{"a": errAPI}}
-	if _, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a")}}); err == nil {
-		t.Fatal("want an error")
-	}
-	for _, s := range d.settles {
-		if len(s) != 0 {
-			t.Fatalf("settled %+v for another request's reservation", s)
+	for i, o := range res.Outcomes {
+		if o.Status != StatusCreated || o.Duplicate {
+			t.Errorf("outcome %d: %+v", i, o)
 		}
 	}
-}
-
-func TestInFlightAlreadyExistsIsDuplicate(t *testing.T) {
-	d := &fakeDedup{states: map[string]ClaimState{"a": InFlight}}
-	c := &fakeCreator{exists: map[string]bool{"a": true}}
-	res, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a")}})
-	if err != nil || res.Created() || !res.Duplicates() || !d.settles[0][0].Commit {
-		t.Fatalf("res %+v err %v settles %+v", res, err, d.settles)
+	want := [][]Settlement{{{Fingerprint: "a", Seq: 1, Commit: true, Count: 1}, {Fingerprint: "b", Seq: 4, Commit: true, Count: 1}}}
+	if !reflect.DeepEqual(f.d.settles, want) {
+		t.Errorf("settles %+v, want %+v", f.d.settles, want)
 	}
 }
 
-func TestClaimFailureReleasesAndFails(t *testing.T) {
-	redisDown := &DependencyError{Dependency: Redis, Op: "claim", Kind: KindUnavailable, Err: errors.New("refused")}
-	d, c := &fakeDedup{claimErr: redisDown}, &fakeCreator{}
-	_, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a")}})
-	if !errors.Is(err, redisDown) || len(c.created) != 0 {
-		t.Fatalf("err %v, created %v", err, c.created)
+func TestAttachedCallsNoAPI(t *testing.T) {
+	f := newFixture(t, nil)
+	f.e.views = map[string]EpisodeView{"a": {Open: 3, Next: 4, Count: 9}}
+	res, err := f.process(t, sig("a"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(d.settles) != 1 || d.settles[0][0].Commit {
-		t.Fatalf("want one best-effort release, got %+v", d.settles)
+	o := res.Outcomes[0]
+	if o.Status != StatusDuplicate || o.Name != "rr-a-3" || o.OccurrenceCount != 10 {
+		t.Errorf("outcome %+v, want a duplicate of rr-a-3 counted 10", o)
+	}
+	if len(f.c.opened)+len(f.c.lists)+len(f.c.members) != 0 || len(f.d.settles) != 0 {
+		t.Errorf("API calls %v %v %v or settles %v for an attached occurrence", f.c.opened, f.c.lists, f.c.members, f.d.settles)
 	}
 }
 
-// With the API known down, duplicates are still acknowledged, but a new
-// fingerprint is neither reserved nor created.
-func TestPeekWhileAPIDown(t *testing.T) {
-	d := &fakeDedup{states: map[string]ClaimState{"dup": Duplicate}}
-	c := &fakeCreator{down: true}
-	p := newProc(t, d, c, nil)
-	res, err := p.Process(context.Background(), &Request{Signals: []Signal{sig("dup")}})
-	if err != nil || !res.Duplicates() {
-		t.Fatalf("duplicate while API down: %+v %v", res, err)
+func TestFailedOpenReleasesAndFailsTheBatch(t *testing.T) {
+	f := newFixture(t, nil)
+	f.c.fail = map[string]error{"b": errAPI}
+	_, err := f.process(t, sig("a"), sig("b"))
+	if _, ok := AsDependencyError(err); !ok {
+		t.Fatalf("err %v, want a DependencyError", err)
 	}
-	_, err = p.Process(context.Background(), &Request{Signals: []Signal{sig("dup"), sig("new")}})
-	var de *DependencyError
-	if !errors.As(err, &de) || de.Kind != KindBreakerOpen || len(c.created) != 0 {
-		t.Fatalf("new signal while API down: err %v created %v", err, c.created)
+	want := [][]Settlement{{{Fingerprint: "a", Seq: 1, Commit: true, Count: 1}, {Fingerprint: "b", Seq: 0}}}
+	if !reflect.DeepEqual(f.d.settles, want) {
+		t.Errorf("settles %+v, want a commit of what was opened and a release of the rest: %+v", f.d.settles, want)
 	}
-	for _, cl := range d.claims {
-		for _, x := range cl {
-			if !x.Peek {
-				t.Fatalf("claim %+v was not a peek", x)
+}
+
+func TestInFlightOpensButSettlesNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	f.d.answers["a"] = []ClaimResult{{State: InFlight, Seq: 2, Count: 5}}
+	f.c.exists = map[string]int64{"a": 2}
+	res, err := f.process(t, sig("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Outcomes[0]; o.Status != StatusDuplicate || o.Name != "rr-a-2" || o.OccurrenceCount != 8 {
+		t.Errorf("outcome %+v, want attached to rr-a-2, count continued from its 7", o)
+	}
+	if len(f.d.settles) != 0 {
+		t.Errorf("settled another request's reservation: %+v", f.d.settles)
+	}
+	if !reflect.DeepEqual(f.c.members, []string{"a"}) {
+		t.Errorf("members updated for %v, want a (the episode lacked the member)", f.c.members)
+	}
+}
+
+func TestVerifyReadsTheAPIAndClaimsAgain(t *testing.T) {
+	f := newFixture(t, nil)
+	f.d.answers["a"] = []ClaimResult{{State: Verify, Seq: 5}}
+	f.c.views = map[string]EpisodeView{"a": {Open: 5, Next: 6, Count: 2}}
+	res, err := f.process(t, sig("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.d.claims) != 2 || !f.d.claims[1][0].View.Authoritative || f.d.claims[1][0].View.Open != 5 {
+		t.Fatalf("claims %+v, want a second claim with the API's view", f.d.claims)
+	}
+	if o := res.Outcomes[0]; o.Status != StatusDuplicate || o.Name != "rr-a-5" {
+		t.Errorf("outcome %+v", o)
+	}
+}
+
+func TestUnhealthyCacheAsksTheAPI(t *testing.T) {
+	f := newFixture(t, nil)
+	f.e.unhealthy = true
+	f.e.views = map[string]EpisodeView{"a": {Open: 1, Next: 2}}
+	f.c.views = map[string]EpisodeView{"a": {Next: 2}} // episode 1 ended meanwhile
+	res, err := f.process(t, sig("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.d.claims[0][0]; !c.View.Authoritative || c.View.Open != 0 {
+		t.Errorf("claim view %+v, want the API's", c.View)
+	}
+	if o := res.Outcomes[0]; o.Status != StatusCreated || o.Name != "rr-a-2" {
+		t.Errorf("outcome %+v, want episode 2 opened", o)
+	}
+
+	// The API cannot be read either: only attach.
+	f = newFixture(t, nil)
+	f.e.unhealthy = true
+	f.c.listErr = errAPI
+	if _, err := f.process(t, sig("a")); err == nil || !f.d.claims[0][0].Peek {
+		t.Errorf("err %v, claims %+v: want a peek and a 503", err, f.d.claims)
+	}
+}
+
+func TestPeekWhileTheAPIIsDown(t *testing.T) {
+	f := newFixture(t, nil)
+	f.c.down = true
+	f.e.views = map[string]EpisodeView{"dup": {Open: 1, Next: 2}}
+	if res, err := f.process(t, sig("dup")); err != nil || res.Outcomes[0].Status != StatusDuplicate {
+		t.Fatalf("attached while the API is down: %+v %v", res, err)
+	}
+	_, err := f.process(t, sig("new"))
+	de, ok := AsDependencyError(err)
+	if !ok || de.Kind != KindBreakerOpen {
+		t.Fatalf("err %v, want breaker open", err)
+	}
+	for _, cs := range f.d.claims {
+		for _, c := range cs {
+			if !c.Peek {
+				t.Errorf("claim %+v is not a peek while the API is down", c)
 			}
 		}
+	}
+	if len(f.c.opened) != 0 {
+		t.Errorf("opened %v while the API is down", f.c.opened)
+	}
+}
+
+func TestNotSyncedIs503(t *testing.T) {
+	f := newFixture(t, nil)
+	f.e.unsynced = true
+	_, err := f.process(t, sig("a"))
+	if de, ok := AsDependencyError(err); !ok || de.Kind != KindNotSynced || !de.Retryable() {
+		t.Fatalf("err %v, want a retryable not-synced error", err)
+	}
+	if len(f.d.claims) != 0 {
+		t.Error("claimed before the episodes were read")
 	}
 }
 
 func TestRepeatsInOneBatchAreOneClaim(t *testing.T) {
-	d, c := &fakeDedup{}, &fakeCreator{}
-	res, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a"), sig("b"), sig("a")}})
+	f := newFixture(t, nil)
+	res, err := f.process(t, sig("a"), sig("b"), sig("a"), sig("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.claims[0]) != 2 || d.claims[0][0].Increment != 2 {
-		t.Fatalf("claims %+v, want a with increment 2", d.claims[0])
+	if len(f.d.claims) != 1 || len(f.d.claims[0]) != 2 || f.d.claims[0][0].Increment != 3 {
+		t.Fatalf("claims %+v, want one round trip with a counted 3", f.d.claims)
 	}
-	if res.Outcomes[0].Status != StatusCreated || res.Outcomes[2].Status != StatusDuplicate || !res.Outcomes[2].Duplicate {
-		t.Fatalf("outcomes %+v", res.Outcomes)
+	got := []Status{res.Outcomes[0].Status, res.Outcomes[2].Status, res.Outcomes[3].Status}
+	if !reflect.DeepEqual(got, []Status{StatusCreated, StatusDuplicate, StatusDuplicate}) {
+		t.Errorf("statuses %v", got)
 	}
 }
 
 func TestDeadlineBecomes504(t *testing.T) {
-	d, c := &fakeDedup{}, &fakeCreator{}
-	ctx, cancel := context.WithCancel(context.Background())
-	hooks := Hooks{BeforeCreate: func(context.Context, HookPoint, []string) {
-		cancel()
-		c.fail = map[string]error{"a": &DependencyError{Dependency: Kubernetes, Op: "create", Kind: KindTimeout, Err: context.Canceled}}
-	}}
-	_, err := newProc(t, d, c, hooks).Process(ctx, &Request{Signals: []Signal{sig("a")}})
-	var dl *DeadlineError
-	if !errors.As(err, &dl) {
-		t.Fatalf("err = %v, want a DeadlineError", err)
+	f := newFixture(t, nil)
+	f.d.claimErr = &DependencyError{Dependency: Redis, Op: "claim", Kind: KindTimeout, Err: context.DeadlineExceeded}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	time.Sleep(time.Millisecond)
+	_, err := f.p.Process(ctx, &Request{Signals: []Signal{sig("a")}})
+	var de *DeadlineError
+	if !errors.As(err, &de) {
+		t.Fatalf("err %v, want a DeadlineError", err)
 	}
 }
 
 func TestHooksRunInOrder(t *testing.T) {
+	var mu sync.Mutex
 	var got []HookPoint
-	hooks := Hooks{}
+	h := Hooks{}
 	for _, p := range HookPoints {
-		hooks[p] = func(_ context.Context, p HookPoint, fps []string) {
-			if !reflect.DeepEqual(fps, []string{"a"}) {
-				t.Errorf("hook %s got %v", p, fps)
-			}
+		h[p] = func(_ context.Context, p HookPoint, fps []string) {
+			mu.Lock()
 			got = append(got, p)
+			mu.Unlock()
+			if len(fps) != 1 || fps[0] != "a" {
+				t.Errorf("%s: fingerprints %v", p, fps)
+			}
 		}
 	}
-	if _, err := newProc(t, &fakeDedup{}, &fakeCreator{}, hooks).Process(context.Background(), &Request{Signals: []Signal{sig("a")}}); err != nil {
+	f := newFixture(t, h)
+	if _, err := f.process(t, sig("a")); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, HookPoints) {
-		t.Fatalf("hooks ran %v, want %v", got, HookPoints)
+		t.Errorf("hooks ran %v, want %v", got, HookPoints)
 	}
 }
 
-func TestResolvedUsesStoredBucket(t *testing.T) {
-	d := &fakeDedup{lookups: map[string]LookupResult{"a": {Found: true, Bucket: 7, Count: 3}}}
-	c := &fakeCreator{}
-	s := sig("a")
-	s.Resolved = true
-	res, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{s}})
+func TestRejectedSignalKeepsTheBatch(t *testing.T) {
+	f := newFixture(t, nil)
+	f.c.fail = map[string]error{"bad": &DependencyError{Dependency: Kubernetes, Op: "create", Kind: KindRejected, Err: errors.New("spec.x: Invalid value")}}
+	a, b := sig("a"), sig("bad")
+	a.Index, b.Index = 0, 1
+	res, err := f.process(t, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.claims) != 0 || len(c.created) != 0 {
-		t.Fatal("a resolved alert claimed or created")
+	if res.Outcomes[0].Status != StatusCreated || res.Outcomes[1].Status != StatusRejected {
+		t.Errorf("outcomes %+v", res.Outcomes)
 	}
-	if c.resolved[0] != ResourceName("a", 7) || res.Outcomes[0].Status != StatusResolved || res.Created() || res.Duplicates() {
-		t.Fatalf("resolved %v outcomes %+v", c.resolved, res.Outcomes)
-	}
-}
-
-func TestResourceNameIsDNS1123AndBounded(t *testing.T) {
-	n := ResourceName("89a240f103e2151705deb037f2e435389559907b949c7b5844a385d563218e41", 5_933_333)
-	if n != "rr-89a240f103e2151705deb037f2e43538-3j66t" || len(n) > 63 {
-		t.Fatalf("ResourceName = %q", n)
+	if len(res.Rejected) != 1 || res.Rejected[0].Index != 1 || res.Rejected[0].Field != "alerts[1]" || res.Rejected[0].Reason == "" {
+		t.Errorf("rejected %+v", res.Rejected)
 	}
 }
 
-// Redis lost after the claim: nothing is created, the reservations are
-// released (best effort) and the request fails.
-func TestRenewFailureStopsBeforeCreate(t *testing.T) {
-	redisDown := &DependencyError{Dependency: Redis, Op: "renew", Kind: KindUnavailable, Err: errors.New("refused")}
-	d := &fakeDedup{renewErr: redisDown, states: map[string]ClaimState{"b": InFlight}}
-	c := &fakeCreator{}
-	_, err := newProc(t, d, c, nil).Process(context.Background(), &Request{Signals: []Signal{sig("a"), sig("b")}})
-	if !errors.Is(err, redisDown) || len(c.created) != 0 {
-		t.Fatalf("err %v created %v", err, c.created)
+func TestMemberChangeIsWrittenBeforeTheAnswer(t *testing.T) {
+	f := newFixture(t, nil)
+	f.e.views = map[string]EpisodeView{"a": {Open: 1, Next: 2, Resolved: true}}
+	f.e.needs = true
+	if _, err := f.process(t, sig("a")); err != nil {
+		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(d.renews, [][]string{{"a"}}) {
-		t.Fatalf("renewed %v, want only this request's reservation", d.renews)
+	if !reflect.DeepEqual(f.c.members, []string{"a"}) {
+		t.Errorf("members updated for %v, want a", f.c.members)
+	}
+	f.c.memberErr = errAPI
+	if _, err := f.process(t, sig("a")); err == nil {
+		t.Error("answered although the member change could not be written")
+	}
+}
+
+func TestResolvedWhileItsFiringIsInFlightIs503(t *testing.T) {
+	f := newFixture(t, nil)
+	f.d.records = map[string]Record{"a": {State: ReservedRecord, Seq: 1}}
+	s := sig("a")
+	s.Resolved, s.ResolvedAt = true, t0.Add(time.Minute)
+	_, err := f.process(t, s)
+	if de, ok := AsDependencyError(err); !ok || de.Kind != KindInFlight || !de.Retryable() {
+		t.Fatalf("err %v, want a retryable in-flight error", err)
+	}
+}
+
+func TestResolvedUpdatesTheOpenEpisode(t *testing.T) {
+	f := newFixture(t, nil)
+	f.e.views = map[string]EpisodeView{"a": {Open: 2, Next: 3}}
+	s := sig("a")
+	s.Resolved, s.ResolvedAt = true, t0.Add(time.Minute)
+	res, err := f.process(t, s, sig("none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Outcomes[0]; o.Status != StatusResolved || o.Name != "rr-a-2" {
+		t.Errorf("outcome %+v", o)
+	}
+	if !reflect.DeepEqual(f.c.members, []string{"a"}) {
+		t.Errorf("members updated for %v", f.c.members)
+	}
+}
+
+func TestLeaseFenceStopsAPausedRequest(t *testing.T) {
+	h := Hooks{AfterReserve: func(context.Context, HookPoint, []string) { time.Sleep(60 * time.Millisecond) }}
+	f := newFixture(t, h)
+	f.p.opts.Lease = fenceMargin + 50*time.Millisecond
+	_, err := f.process(t, sig("a"))
+	if err == nil || len(f.c.opened) != 0 {
+		t.Fatalf("err %v, opened %v: a request that outlived its lease must not create", err, f.c.opened)
+	}
+	if len(f.d.settles) != 1 || f.d.settles[0][0].Commit {
+		t.Errorf("settles %+v, want a release", f.d.settles)
 	}
 }

@@ -1,5 +1,6 @@
 // Package respond turns a pipeline result or error into the HTTP answer:
-// 201/202/200 with one entry per signal, or an RFC 7807 problem.
+// 201/202/200 with one entry per stored signal and one per rejected item,
+// or an RFC 7807 problem.
 package respond
 
 import (
@@ -18,6 +19,9 @@ type Body struct {
 	Signals   []pipeline.Outcome `json:"signals"`
 	// Ignored counts items that were valid but not actionable.
 	Ignored int `json:"ignored,omitempty"`
+	// Rejected lists the items that could not be stored, each with its
+	// field and reason; the others were stored all the same.
+	Rejected []pipeline.Rejection `json:"rejected,omitempty"`
 }
 
 // StatusOf returns 201 when a resource was created, 202 when signals were
@@ -33,10 +37,21 @@ func StatusOf(res *pipeline.Result) int {
 	return http.StatusOK
 }
 
-// Result writes a success answer and returns its status.
-func Result(w http.ResponseWriter, requestID string, res *pipeline.Result) int {
+// Result writes the answer to a processed request and returns its status:
+// a success when anything was stored, and 400 when every item was
+// rejected (resending the same request cannot succeed).
+func Result(w http.ResponseWriter, r *http.Request, requestID string, res *pipeline.Result) int {
+	if !res.Stored() && len(res.Rejected) > 0 {
+		p := Problem{Type: ProblemType("invalid-payload"), Title: "Invalid payload", Status: http.StatusBadRequest,
+			Detail: "no item of the request could be stored", Instance: r.URL.Path, RequestID: requestID, Rejected: res.Rejected}
+		if len(res.Rejected) == 1 {
+			p.Field, p.Detail = res.Rejected[0].Field, res.Rejected[0].Reason
+		}
+		Write(w, p)
+		return p.Status
+	}
 	code := StatusOf(res)
-	body := Body{RequestID: requestID, Signals: res.Outcomes, Ignored: res.Ignored}
+	body := Body{RequestID: requestID, Signals: res.Outcomes, Ignored: res.Ignored, Rejected: res.Rejected}
 	if body.Signals == nil {
 		body.Signals = []pipeline.Outcome{}
 	}
@@ -56,6 +71,8 @@ type Problem struct {
 	Field string `json:"field,omitempty"`
 	// Dependency that failed (503, 504).
 	Dependency string `json:"dependency,omitempty"`
+	// Rejected lists the invalid items (400).
+	Rejected []pipeline.Rejection `json:"rejected,omitempty"`
 }
 
 const problemBase = "https://alertgate.io/problems/"

@@ -14,10 +14,11 @@ import (
 	"github.com/alertgate/gateway/internal/respond"
 )
 
-// guard runs, in order: the in-flight bound (429), authentication and
+// guard runs, in order: the in-flight bound (503), authentication and
 // authorization (401, 403, or 503 when the authority cannot be asked), and
-// the per-sender token bucket (429). A refused request stores nothing: it
-// never reaches the body.
+// the per-sender token bucket (503). A refused request stores nothing: it
+// never reaches the body. Overload is answered 503 with Retry-After, never
+// 429: Alertmanager retries 5xx only and drops a 4xx batch for good.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestIDFrom(r.Context())
@@ -25,8 +26,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()
 		default:
-			s.refuse(w, r, http.StatusTooManyRequests, "too-many-requests", "Too many requests",
-				"the gateway is at its bound of concurrent requests; retry", "in_flight")
+			s.refuse(w, r, http.StatusServiceUnavailable, "overloaded", "Overloaded",
+				"the gateway is at its bound of concurrent requests; nothing was stored, retry", "in_flight")
 			return
 		}
 		sender := ""
@@ -64,8 +65,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				sender, _, _ = net.SplitHostPort(r.RemoteAddr)
 			}
 			if !s.senders.allow(sender) {
-				s.refuse(w, r, http.StatusTooManyRequests, "too-many-requests", "Too many requests",
-					"this sender is over its rate; retry", "sender_rate")
+				s.refuse(w, r, http.StatusServiceUnavailable, "overloaded", "Overloaded",
+					"this sender is over its rate; nothing was stored, retry", "sender_rate")
 				return
 			}
 		}
@@ -76,8 +77,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // refuse answers a problem that stores nothing, with its log line and
 // metric.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, slug, title, detail, reason string) {
-	if code == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", respond.RetryAfterSeconds(s.opts.RetryAfter))
 	}
 	s.opts.Metrics.Rejected.WithLabelValues(reason).Inc()
 	s.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "request refused", slog.String("request_id", requestIDFrom(r.Context())),

@@ -24,6 +24,13 @@ import (
 	"github.com/alertgate/gateway/internal/respond"
 )
 
+// Defaults of Options.
+const (
+	DefaultDeadline    = 15 * time.Second
+	DefaultRetryAfter  = 2 * time.Second
+	DefaultMaxInFlight = 256
+)
+
 // Options configure a Server.
 type Options struct {
 	// Deadline bounds each signal request; past it the answer is 504.
@@ -39,12 +46,16 @@ type Options struct {
 	Ready func(context.Context) error
 	// Guard authenticates senders; nil lets everyone in. Default: nil.
 	Guard *auth.Guard
-	// MaxInFlight bounds concurrent signal requests. Default: 256.
+	// MaxInFlight bounds concurrent signal requests; above it, 503 with
+	// Retry-After. Default: 256.
 	MaxInFlight int
 	// SenderRate (requests per second) and SenderBurst limit each sender;
 	// 0 turns the limit off. Default: off.
 	SenderRate  float64
 	SenderBurst int
+	// Now reads the clock for receive times; a test seam for replicas
+	// whose clocks differ. Default: time.Now.
+	Now func() time.Time
 }
 
 // Server serves the gateway's HTTP API.
@@ -61,10 +72,10 @@ type Server struct {
 // New returns a Server.
 func New(reader *ingest.Reader, proc *pipeline.Processor, opts Options) *Server {
 	if opts.Deadline <= 0 {
-		opts.Deadline = 15 * time.Second
+		opts.Deadline = DefaultDeadline
 	}
 	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = 2 * time.Second
+		opts.RetryAfter = DefaultRetryAfter
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -76,7 +87,10 @@ func New(reader *ingest.Reader, proc *pipeline.Processor, opts Options) *Server 
 		opts.Ready = func(context.Context) error { return nil }
 	}
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 256
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, reader: reader, proc: proc, inFlight: make(chan struct{}, opts.MaxInFlight)}
 	if opts.SenderRate > 0 {
@@ -122,7 +136,7 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.Deadline)
 		defer cancel()
 
-		req, err := read(w, r, start)
+		req, err := read(w, r, s.opts.Now())
 		if err != nil {
 			p := respond.Error(w, r, id, err, s.opts.RetryAfter)
 			m.Rejected.WithLabelValues(reason(p)).Inc()
@@ -150,7 +164,16 @@ func (s *Server) signals(source pipeline.Source, read readFunc) http.Handler {
 				m.Resolved.WithLabelValues(src).Inc()
 			}
 		}
-		code := respond.Result(w, id, res)
+		code := respond.Result(w, r, id, res)
+		if len(res.Rejected) > 0 {
+			m.SignalsRejected.WithLabelValues(src).Add(float64(len(res.Rejected)))
+			s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "signals rejected", slog.String("request_id", id),
+				slog.String("source", src), slog.Int("status", code), slog.Int("rejected", len(res.Rejected)),
+				slog.Any("items", firstRejections(res.Rejected)))
+		}
+		if n := clamped(res); n > 0 {
+			m.SignalsAdjusted.WithLabelValues(src).Add(float64(n))
+		}
 		if s.opts.Logger.Enabled(ctx, slog.LevelDebug) {
 			s.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "request stored", slog.String("request_id", id),
 				slog.String("source", src), slog.Int("status", code), slog.Int("signals", len(req.Signals)),
@@ -217,6 +240,26 @@ func reason(p respond.Problem) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// firstRejections bounds the rejections one log line lists.
+func firstRejections(rs []pipeline.Rejection) []pipeline.Rejection {
+	if len(rs) > 20 {
+		return rs[:20]
+	}
+	return rs
+}
+
+// clamped counts the stored signals that carry a warning (a timestamp
+// clamped, a name shortened).
+func clamped(res *pipeline.Result) int {
+	n := 0
+	for _, o := range res.Outcomes {
+		if len(o.Warnings) > 0 {
+			n++
+		}
+	}
+	return n
+}
 
 // stripIdentity drops identity-claiming headers from every request.
 func stripIdentity(next http.Handler) http.Handler {

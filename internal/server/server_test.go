@@ -26,9 +26,15 @@ type noCreator struct{ pipeline.Creator }
 
 func (noCreator) Available() bool { return true }
 
+type synced struct{ pipeline.Episodes }
+
+func (synced) Synced() bool                     { return true }
+func (synced) Healthy() bool                    { return true }
+func (synced) View(string) pipeline.EpisodeView { return pipeline.EpisodeView{Next: 1} }
+
 func newServer(t *testing.T) *Server {
 	t.Helper()
-	proc, err := pipeline.NewProcessor(panicky{}, noCreator{}, nil, pipeline.Options{})
+	proc, err := pipeline.NewProcessor(panicky{}, noCreator{}, synced{}, nil, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
