@@ -6,6 +6,9 @@ CONTROLLER_GEN := go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 # The envtest control plane (kube-apiserver, etcd), built from Go modules and
 # cached under ~/.cache/alertgate; the first build takes about 9 minutes.
 ASSETS = $(shell ./hack/test-binaries.sh)
+# A real Prometheus Alertmanager (v0.31.1), built from its Go module and
+# cached there too; the first build takes 1 to 4 minutes.
+ALERTMANAGER = $(shell ./hack/alertmanager.sh)
 
 .PHONY: all build test unit chaos run generate verify-generate vet bench fuzz clean
 
@@ -17,17 +20,17 @@ build:
 
 ## test: every test, with the race detector, against real Redis and a real API server.
 test: vet
-	KUBEBUILDER_ASSETS="$(ASSETS)" go test -race -count=1 -timeout 20m ./...
+	KUBEBUILDER_ASSETS="$(ASSETS)" ALERTMANAGER_BIN="$(ALERTMANAGER)" go test -race -count=1 -timeout 20m ./...
 	cd deploy/validate && KUBEBUILDER_ASSETS="$(ASSETS)" go test -count=1 -timeout 10m ./...
 	go test -run '^$$' -bench . -benchtime 10x ./internal/...
 
 ## unit: the fast tests only (no control plane).
 unit:
-	go test -race -count=1 ./internal/... ./api/...
+	ALERTMANAGER_BIN="$(ALERTMANAGER)" go test -race -count=1 ./internal/... ./api/...
 
 ## chaos: run every resilience scenario and write the report to reports/.
 chaos:
-	KUBEBUILDER_ASSETS="$(ASSETS)" go run ./cmd/gateway-chaos run --report-dir reports
+	KUBEBUILDER_ASSETS="$(ASSETS)" ALERTMANAGER_BIN="$(ALERTMANAGER)" go run ./cmd/gateway-chaos run --report-dir reports
 
 ## run: the gateway on local dependencies (a redis-server and a control plane).
 run:
