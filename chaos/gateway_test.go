@@ -18,11 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // End-to-end behaviour of the gateway against the real dependencies: the
@@ -67,11 +67,11 @@ func example(t *testing.T, name string) []byte {
 	return b
 }
 
-func envOptions(ns string, configure func(*config.Config), hooks pipeline.Hooks) env.GatewayOptions {
-	return env.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Hooks: hooks}
+func envOptions(ns string, configure func(*config.Config), hooks pipeline.Hooks) testenv.GatewayOptions {
+	return testenv.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Hooks: hooks}
 }
 
-func startGateway(t *testing.T, ns string, configure func(*config.Config), bin string) *env.Gateway {
+func startGateway(t *testing.T, ns string, configure func(*config.Config), bin string) *testenv.Gateway {
 	t.Helper()
 	ctx := context.Background()
 	if err := e.CreateNamespace(ctx, ns); err != nil {

@@ -28,9 +28,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // serviceAccountToken creates a service account and returns a real token

@@ -28,13 +28,13 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Harness is what every benchmark runs on.
 type Harness struct {
-	Env *env.Env
+	Env *testenv.Env
 	// GatewayBin is the gateway binary benchmarks start.
 	GatewayBin string
 	// CompareBin is another gateway binary, for the compare benchmark.
@@ -211,8 +211,8 @@ func (h *Harness) namespace(ctx context.Context, bench string) (string, error) {
 }
 
 // startGateway starts one gateway process.
-func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gatewaySpec) (*env.Gateway, error) {
-	g, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: cmp.Or(s.bin, h.GatewayBin),
+func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gatewaySpec) (*testenv.Gateway, error) {
+	g, err := h.Env.StartGateway(ctx, testenv.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: cmp.Or(s.bin, h.GatewayBin),
 		Configure: func(c *config.Config) {
 			if s.direct {
 				c.Redis.Addr = h.Env.Redis.Addr()
@@ -232,7 +232,7 @@ func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gateway
 	return g, nil
 }
 
-func waitReady(ctx context.Context, g *env.Gateway) error {
+func waitReady(ctx context.Context, g *testenv.Gateway) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for !g.Ready(ctx) {
 		if time.Now().After(deadline) {

@@ -15,12 +15,12 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/breaker"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/dedup"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 func init() {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
 )
 
 func init() {
@@ -37,7 +37,7 @@ func profile(ctx context.Context, h *Harness) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	gw, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: "bench:prof:" + h.RunID + ":", Configure: func(c *config.Config) {
+	gw, err := h.Env.StartGateway(ctx, testenv.GatewayOptions{Namespace: ns, KeyPrefix: "bench:prof:" + h.RunID + ":", Configure: func(c *config.Config) {
 		c.Redis.Addr = h.Env.Redis.Addr()
 		c.LogLevel = "warn"
 	}})

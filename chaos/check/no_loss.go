@@ -3,7 +3,7 @@ package check
 import (
 	"fmt"
 
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // CheckNoLoss (I2): every signal of a request answered 2xx has its

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // Key is one gateway key in Redis.
@@ -42,7 +42,7 @@ type Stores struct {
 }
 
 // EnvStores are an Env's direct handles.
-func EnvStores(e *env.Env) Stores { return Stores{Redis: e.RDB, Kube: e.Kube} }
+func EnvStores(e *testenv.Env) Stores { return Stores{Redis: e.RDB, Kube: e.Kube} }
 
 // Read snapshots the gateway keys under prefix and the RemediationRequests
 // in namespace.

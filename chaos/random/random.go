@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/chaos/scenario"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // Options of a random run.

@@ -15,11 +15,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/chaos/scenario"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // Options configure a run.
@@ -101,7 +101,7 @@ var InvariantNames = []string{check.NoOrphan, check.NoLoss, check.NoDuplicate, c
 var runSeq atomic.Int64
 
 // Run runs s on e.
-func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Result {
+func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *Result {
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Minute
 	}
@@ -128,7 +128,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 
 	client := load.NewClient(30 * time.Second)
 	client.OnRecord = o.OnRecord
-	cfgProbe := e.GatewayConfig(env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
+	cfgProbe := e.GatewayConfig(testenv.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
 	t := scenario.NewT(ctx, e, ns, prefix, cfgProbe.Dedup.Lease.Duration, client)
 	t.Logf = o.Logf
 	t.OnEvent = o.OnEvent
@@ -158,7 +158,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	e.CloseIdle()
 	baseline := goleak.IgnoreCurrent()
 	for i := 0; i < gws; i++ {
-		g, err := e.StartGateway(ctx, env.GatewayOptions{
+		g, err := e.StartGateway(ctx, testenv.GatewayOptions{
 			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin, WrapCreator: o.WrapCreator,
 		})
 		if err != nil {
@@ -263,7 +263,7 @@ func Summarise(ds []time.Duration) Stats {
 
 // measureLeaks waits up to 5 s for everything the gateways opened to be
 // gone, then reports what is left.
-func measureLeaks(e *env.Env, client *load.Client, baseline goleak.Option, inProcess bool) Leaks {
+func measureLeaks(e *testenv.Env, client *load.Client, baseline goleak.Option, inProcess bool) Leaks {
 	var l Leaks
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -295,8 +295,8 @@ func measureLeaks(e *env.Env, client *load.Client, baseline goleak.Option, inPro
 		if n, err := e.GatewayRedisClients(context.Background()); err == nil {
 			l.RedisClients = n
 		}
-		l.APIConns = tcpConnsTo(e.ProxyAddr(env.Kubernetes))
-		l.RedisConns = tcpConnsTo(e.ProxyAddr(env.Redis))
+		l.APIConns = tcpConnsTo(e.ProxyAddr(testenv.Kubernetes))
+		l.RedisConns = tcpConnsTo(e.ProxyAddr(testenv.Redis))
 		if l.RedisClients > 0 || l.APIConns > 0 || l.RedisConns > 0 || l.HTTPConns > 0 {
 			details = append(details, fmt.Sprintf("redis clients %d, connections to the API proxy %d, to the Redis proxy %d, load client connections %d",
 				l.RedisClients, l.APIConns, l.RedisConns, l.HTTPConns))

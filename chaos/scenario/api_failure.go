@@ -4,10 +4,10 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -20,7 +20,7 @@ func init() {
 		Run: func(t *T) {
 			t.Phase("API unreachable at the create")
 			sig := t.Signals("KubeDeploymentReplicasMismatch", 1)
-			api := fault.Down{Dep: env.Kubernetes}
+			api := fault.Down{Dep: testenv.Kubernetes}
 			t.injectAt(pipeline.BeforeCreate, api)
 			r := t.Send(0, sig)
 			t.ClearHooks()
@@ -37,7 +37,7 @@ func init() {
 
 			t.Phase("API and Redis lost at the create: the reservation expires by itself")
 			sig = t.Signals("KubeDeploymentReplicasMismatch", 1)
-			rd := fault.Down{Dep: env.Redis}
+			rd := fault.Down{Dep: testenv.Redis}
 			t.injectAt(pipeline.BeforeCreate, fault.Together{api, rd})
 			r = t.Send(0, sig)
 			t.ClearHooks()

@@ -7,11 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -24,7 +24,7 @@ func init() {
 		Run: func(t *T) {
 			t.Phase("drop Redis right after the reservation")
 			sig := t.Signals("KubePodOOMKilled", 1)
-			f := fault.Down{Dep: env.Redis}
+			f := fault.Down{Dep: testenv.Redis}
 			t.injectAt(pipeline.AfterReserve, f)
 			r := t.Send(0, sig)
 			t.ClearHooks()

@@ -8,9 +8,9 @@ import (
 
 	"github.com/alertgate/gateway/api/v1alpha1"
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -37,9 +37,9 @@ func init() {
 			t.expectStatusCount(sig[0], 20)
 
 			for _, f := range []fault.Fault{
-				fault.LimitData{Dep: env.Redis, Bytes: 2048, Toxicity: 1},
-				fault.Down{Dep: env.Kubernetes},
-				fault.Down{Dep: env.Redis},
+				fault.LimitData{Dep: testenv.Redis, Bytes: 2048, Toxicity: 1},
+				fault.Down{Dep: testenv.Kubernetes},
+				fault.Down{Dep: testenv.Redis},
 			} {
 				t.Phase("concurrent senders retrying through " + f.String())
 				sigs := t.Signals("KubePodCrashLooping", 5)

@@ -9,11 +9,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/localdeps"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 const sentinelMaster = "alertgate"
@@ -99,10 +99,10 @@ func init() {
 // come back (the Sentinels promote the replica).
 type masterKill struct{ g *localdeps.SentinelGroup }
 
-func (masterKill) String() string         { return "sentinel-master-kill" }
-func (masterKill) Target() env.Dependency { return env.Redis }
+func (masterKill) String() string             { return "sentinel-master-kill" }
+func (masterKill) Target() testenv.Dependency { return testenv.Redis }
 
-func (f masterKill) Inject(context.Context, *env.Env) (fault.Undo, error) {
+func (f masterKill) Inject(context.Context, *testenv.Env) (fault.Undo, error) {
 	f.g.Master.Kill()
 	return func(context.Context) error { return nil }, nil
 }

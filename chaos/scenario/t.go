@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // Event is a point on a scenario's timeline.
@@ -36,8 +36,8 @@ type Recovery struct {
 // may call Fatalf with Go.
 type T struct {
 	Ctx       context.Context
-	Env       *env.Env
-	Gateways  []*env.Gateway
+	Env       *testenv.Env
+	Gateways  []*testenv.Gateway
 	Client    *load.Client
 	Namespace string
 	KeyPrefix string
@@ -71,7 +71,7 @@ type T struct {
 type failNow struct{}
 
 // NewT is called by the runner.
-func NewT(ctx context.Context, e *env.Env, ns, prefix string, lease time.Duration, c *load.Client) *T {
+func NewT(ctx context.Context, e *testenv.Env, ns, prefix string, lease time.Duration, c *load.Client) *T {
 	t := &T{Ctx: ctx, Env: e, Namespace: ns, KeyPrefix: prefix, Lease: lease, Client: c, active: map[string]fault.Undo{},
 		Logf: func(string, ...any) {}, Stores: check.EnvStores(e)}
 	t.hooks.Store(&pipeline.Hooks{})

@@ -20,14 +20,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/chaos/random"
 	"github.com/alertgate/gateway/chaos/report"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
 	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/localdeps"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 func main() {
@@ -154,7 +154,7 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 
 	started := time.Now()
 	fmt.Fprintf(out, "starting redis-server, kube-apiserver + etcd, and Toxiproxy…\n")
-	e, err := env.Start(ctx, env.Options{AssetsDir: assets})
+	e, err := testenv.Start(ctx, testenv.Options{AssetsDir: assets})
 	if err != nil {
 		return err
 	}

@@ -33,8 +33,8 @@ import (
 	"github.com/alertgate/gateway/bench/benchmark"
 	"github.com/alertgate/gateway/bench/floor"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/internal/app"
+	"github.com/alertgate/gateway/testenv"
 )
 
 func main() {
@@ -196,10 +196,10 @@ func runAttack(ctx context.Context, args []string) error {
 	return nil
 }
 
-// startEnv starts the chaos environment and the gateways for --env.
-func startEnv(ctx context.Context, f attackFlags) (*env.Env, []*env.Gateway, func(), error) {
-	var e *env.Env
-	var gws []*env.Gateway
+// startEnv starts the chaos environment and the gateways for --testenv.
+func startEnv(ctx context.Context, f attackFlags) (*testenv.Env, []*testenv.Gateway, func(), error) {
+	var e *testenv.Env
+	var gws []*testenv.Gateway
 	cleanup := func() {
 		for _, g := range gws {
 			_ = g.Stop()
@@ -219,7 +219,7 @@ func startEnv(ctx context.Context, f attackFlags) (*env.Env, []*env.Gateway, fun
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	fmt.Fprintln(os.Stderr, "starting redis-server, kube-apiserver + etcd and Toxiproxy…")
-	e, err = env.Start(sctx, env.Options{})
+	e, err = testenv.Start(sctx, testenv.Options{})
 	if err != nil {
 		return nil, nil, cleanup, err
 	}
@@ -228,7 +228,7 @@ func startEnv(ctx context.Context, f attackFlags) (*env.Env, []*env.Gateway, fun
 		return e, nil, cleanup, err
 	}
 	for range max(f.replicas, 1) {
-		g, err := e.StartGateway(sctx, env.GatewayOptions{Namespace: ns, KeyPrefix: "load:" + f.runID + ":", Bin: bin})
+		g, err := e.StartGateway(sctx, testenv.GatewayOptions{Namespace: ns, KeyPrefix: "load:" + f.runID + ":", Bin: bin})
 		if err != nil {
 			return e, gws, cleanup, err
 		}
@@ -388,7 +388,7 @@ func runBench(ctx context.Context, args []string) error {
 	app.RouteLibraryLogs(slog.New(slog.DiscardHandler))
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	fmt.Fprintln(os.Stderr, "starting redis-server, kube-apiserver + etcd and Toxiproxy…")
-	e, err := env.Start(sctx, env.Options{RedisMaxMemory: "2gb"})
+	e, err := testenv.Start(sctx, testenv.Options{RedisMaxMemory: "2gb"})
 	cancel()
 	if err != nil {
 		return err

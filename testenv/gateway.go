@@ -1,4 +1,4 @@
-package env
+package testenv
 
 import (
 	"bufio"
@@ -81,7 +81,7 @@ func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 	cfg := e.GatewayConfig(o)
 	if o.Bin != "" {
 		if o.Hooks != nil || o.WrapCreator != nil {
-			return nil, errors.New("env: hooks and creator wrappers need an in-process gateway")
+			return nil, errors.New("testenv: hooks and creator wrappers need an in-process gateway")
 		}
 		return e.startProcess(ctx, o.Bin, cfg)
 	}
@@ -126,7 +126,7 @@ func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("env: start %s: %w", bin, err)
+		return nil, fmt.Errorf("testenv: start %s: %w", bin, err)
 	}
 	g := &Gateway{URL: "http://" + cfg.Listen, Config: cfg, Logs: logs, cmd: cmd, dir: dir, done: make(chan error, 1)}
 	go func() { g.done <- cmd.Wait() }()
@@ -139,7 +139,7 @@ func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (
 		}
 		select {
 		case err := <-g.done:
-			return nil, fmt.Errorf("env: gateway exited at start: %v\n%s", err, logs.String())
+			return nil, fmt.Errorf("testenv: gateway exited at start: %v\n%s", err, logs.String())
 		case <-ctx.Done():
 			_ = g.Stop()
 			return nil, ctx.Err()
@@ -147,7 +147,7 @@ func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (
 		}
 		if time.Now().After(deadline) {
 			_ = g.Stop()
-			return nil, fmt.Errorf("env: gateway not listening after 15s\n%s", logs.String())
+			return nil, fmt.Errorf("testenv: gateway not listening after 15s\n%s", logs.String())
 		}
 	}
 }
@@ -185,7 +185,7 @@ func (g *Gateway) Stop() error {
 			_ = g.cmd.Process.Kill()
 			err = <-g.done
 		} else {
-			err = errors.New("env: gateway did not stop")
+			err = errors.New("testenv: gateway did not stop")
 		}
 	}
 	if g.dir != "" {

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Undo removes an injected fault.
@@ -21,9 +21,9 @@ type Fault interface {
 	// String names the fault and its parameters, for timelines and logs.
 	String() string
 	// Target is the dependency the fault breaks.
-	Target() env.Dependency
+	Target() testenv.Dependency
 	// Inject applies the fault.
-	Inject(ctx context.Context, e *env.Env) (Undo, error)
+	Inject(ctx context.Context, e *testenv.Env) (Undo, error)
 }
 
 // Spec is a catalogue entry.
@@ -31,10 +31,10 @@ type Spec struct {
 	Name        string
 	Description string
 	// Targets are the dependencies the fault applies to.
-	Targets []env.Dependency
+	Targets []testenv.Dependency
 	// Random returns an instance with parameters drawn from r, for random
 	// schedules.
-	Random func(r *rand.Rand, dep env.Dependency) Fault
+	Random func(r *rand.Rand, dep testenv.Dependency) Fault
 }
 
 var (
@@ -64,4 +64,4 @@ func Catalog() []Spec {
 	return out
 }
 
-var both = []env.Dependency{env.Redis, env.Kubernetes}
+var both = []testenv.Dependency{testenv.Redis, testenv.Kubernetes}

@@ -8,7 +8,7 @@
 //
 // Verifiers read Redis and the API server directly, never through the
 // proxies and never through the gateway.
-package env
+package testenv
 
 import (
 	"context"
@@ -116,7 +116,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	for dep, upstream := range map[Dependency]string{Redis: e.Redis.Addr(), Kubernetes: e.ControlPlane.APIServerAddr()} {
 		p := toxiproxy.NewProxy(e.toxi, string(dep), "127.0.0.1:0", upstream)
 		if err := p.Start(); err != nil {
-			return nil, fmt.Errorf("env: start %s proxy: %w", dep, err)
+			return nil, fmt.Errorf("testenv: start %s proxy: %w", dep, err)
 		}
 		e.proxies[dep] = p
 	}
@@ -132,7 +132,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 func (e *Env) warmUp(ctx context.Context) error {
 	const ns = "chaos-warmup"
 	if err := e.CreateNamespace(ctx, ns); err != nil {
-		return fmt.Errorf("env: warm up: %w", err)
+		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	rr := &v1alpha1.RemediationRequest{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "warmup"},
@@ -142,10 +142,10 @@ func (e *Env) warmUp(ctx context.Context) error {
 		},
 	}
 	if err := e.Kube.Create(ctx, rr); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("env: warm up: %w", err)
+		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	if err := e.Kube.Delete(ctx, rr); err != nil {
-		return fmt.Errorf("env: warm up: %w", err)
+		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (e *Env) Heal(ctx context.Context) error {
 		}
 	}
 	if err := e.RDB.ConfigSet(ctx, "maxmemory", e.opts.RedisMaxMemory).Err(); err != nil {
-		errs = append(errs, fmt.Errorf("env: reset maxmemory: %w", err))
+		errs = append(errs, fmt.Errorf("testenv: reset maxmemory: %w", err))
 	}
 	if !e.APIServerUp() {
 		if err := e.ControlPlane.StartAPIServer(); err != nil {
