@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -395,10 +394,9 @@ func buildGateway(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		builtBin = filepath.Join(dir, "gateway")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../cmd/gateway").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		var out bytes.Buffer
+		if builtBin, err = testenv.BuildGateway(dir, &out); err != nil {
+			buildErr = fmt.Errorf("%v\n%s", err, out.String())
 		}
 	})
 	if buildErr != nil {
@@ -409,12 +407,8 @@ func buildGateway(t *testing.T) string {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(25 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testenv.Wait(context.Background(), 25*time.Second, 100*time.Millisecond, what, func() (bool, error) { return ok(), nil }); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,7 +1,9 @@
-// Package env is the chaos environment: a real redis-server, a real control
-// plane (kube-apiserver + etcd) with the RemediationRequest CRD, an embedded
+// Package testenv is the test environment of the gateway's verification
+// side, a library as envtest is: a real redis-server, a real control plane
+// (kube-apiserver + etcd) with the RemediationRequest CRD, an embedded
 // Toxiproxy with one proxy in front of each, and gateways wired through the
-// proxies. Tests and the gateway-chaos CLI both start it here.
+// proxies. The chaos suite, the benchmarks and both of their commands start
+// it here; testenv/fault breaks it and testenv/load sends to it.
 //
 //	gateway ──► toxiproxy "redis" ──► redis-server
 //	        └─► toxiproxy "kubernetes" ──► kube-apiserver ──► etcd
@@ -48,9 +50,10 @@ var Dependencies = []Dependency{Redis, Kubernetes}
 
 // Options configure an Env.
 type Options struct {
-	// AssetsDir holds kube-apiserver and etcd. Default: $KUBEBUILDER_ASSETS.
+	// AssetsDir holds kube-apiserver and etcd (Assets finds or builds
+	// them). Default: $KUBEBUILDER_ASSETS.
 	AssetsDir string
-	// CRDDir holds the CRD. Default: config/crd of the module.
+	// CRDDir holds the CRD. Default: config/crd of the repository (Root).
 	CRDDir string
 	// RedisMaxMemory is redis' maxmemory with the noeviction policy.
 	// Default: "256mb".
@@ -59,7 +62,7 @@ type Options struct {
 	Output io.Writer
 }
 
-// Env is a running chaos environment.
+// Env is a running test environment.
 type Env struct {
 	opts Options
 

@@ -30,19 +30,33 @@ import (
 
 // GatewayOptions configure one gateway.
 type GatewayOptions struct {
-	// Namespace where it creates resources; KeyPrefix of its Redis keys.
+	// Namespace where it creates resources. Default: the shipped one.
 	Namespace string
+	// KeyPrefix of its Redis keys. Default: the shipped one.
 	KeyPrefix string
 	// Configure changes the shipped defaults (e.g. a short deadline).
+	// Default: none.
 	Configure func(*config.Config)
 	// Hooks are the request path's timing hooks; in-process only.
+	// Default: none.
 	Hooks pipeline.Hooks
 	// WrapCreator wraps the gateway's creator; in-process only.
+	// Default: none.
 	WrapCreator func(pipeline.Creator) pipeline.Creator
 	// Bin runs the gateway as a process from this binary instead of in
-	// this process.
+	// this process. Default: in-process.
 	Bin string
+	// Ready makes StartGateway return only once /readyz answers 200 (at
+	// most ReadyTimeout), so that a measurement starts on a gateway that
+	// reaches both dependencies. Default: once it listens.
+	Ready bool
 }
+
+// Bounds of a gateway's start.
+const (
+	ListenTimeout = 15 * time.Second
+	ReadyTimeout  = 20 * time.Second
+)
 
 // Gateway is a running gateway, in this process or as a child process.
 type Gateway struct {
@@ -76,8 +90,20 @@ func (e *Env) GatewayConfig(o GatewayOptions) config.Config {
 }
 
 // StartGateway starts a gateway wired through the proxies and waits until
-// it listens.
+// it listens (or, with o.Ready, until it is ready).
 func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
+	g, err := e.startGateway(ctx, o)
+	if err != nil || !o.Ready {
+		return g, err
+	}
+	if err := g.WaitReady(ctx); err != nil {
+		_ = g.Stop()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (e *Env) startGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	cfg := e.GatewayConfig(o)
 	if o.Bin != "" {
 		if o.Hooks != nil || o.WrapCreator != nil {
@@ -130,26 +156,28 @@ func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (
 	}
 	g := &Gateway{URL: "http://" + cfg.Listen, Config: cfg, Logs: logs, cmd: cmd, dir: dir, done: make(chan error, 1)}
 	go func() { g.done <- cmd.Wait() }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", cfg.Listen, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			return g, nil
-		}
+	exited := false
+	err = Wait(ctx, ListenTimeout, 50*time.Millisecond, "gateway "+g.URL+" listening", func() (bool, error) {
 		select {
 		case err := <-g.done:
-			return nil, fmt.Errorf("testenv: gateway exited at start: %v\n%s", err, logs.String())
-		case <-ctx.Done():
-			_ = g.Stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+			exited = true
+			return false, fmt.Errorf("testenv: gateway exited at start: %v", err)
+		default:
 		}
-		if time.Now().After(deadline) {
-			_ = g.Stop()
-			return nil, fmt.Errorf("testenv: gateway not listening after 15s\n%s", logs.String())
+		c, err := net.DialTimeout("tcp", cfg.Listen, 100*time.Millisecond)
+		if err != nil {
+			return false, nil
 		}
+		_ = c.Close()
+		return true, nil
+	})
+	if err != nil {
+		if !exited {
+			_ = g.Stop()
+		}
+		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}
+	return g, nil
 }
 
 func writeKubeconfig(e *Env, path string) error {
@@ -208,6 +236,15 @@ func (g *Gateway) Ready(ctx context.Context) bool {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// WaitReady waits (at most ReadyTimeout) until Ready.
+func (g *Gateway) WaitReady(ctx context.Context) error {
+	err := Wait(ctx, ReadyTimeout, 50*time.Millisecond, "gateway "+g.URL+" ready", func() (bool, error) { return g.Ready(ctx), nil })
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, g.Logs.String())
+	}
+	return nil
 }
 
 // LogBuffer collects a gateway's JSON log lines.
