@@ -16,7 +16,6 @@ import (
 
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/chaos/scenario"
-	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/testenv"
 	"github.com/alertgate/gateway/testenv/load"
@@ -95,9 +94,6 @@ type Result struct {
 	Logs []string `json:"logs,omitempty"`
 }
 
-// InvariantNames are reported for every scenario, in this order.
-var InvariantNames = []string{check.NoOrphan, check.NoLoss, check.NoDuplicate, check.Consistent, check.NoLeak, check.Expectations}
-
 var runSeq atomic.Int64
 
 // Run runs s on e.
@@ -129,30 +125,18 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	client := load.NewClient(30 * time.Second)
 	client.OnRecord = o.OnRecord
 	cfgProbe := e.GatewayConfig(testenv.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
-	t := scenario.NewT(ctx, e, ns, prefix, cfgProbe.Dedup.Lease.Duration, client)
-	t.Logf = o.Logf
-	t.OnEvent = o.OnEvent
+	t := scenario.NewT(ctx, scenario.Options{Env: e, Client: client, Namespace: ns, KeyPrefix: prefix,
+		Lease: cfgProbe.Dedup.Lease.Duration, Logf: o.Logf, OnEvent: o.OnEvent})
 
 	if err := e.CreateNamespace(ctx, ns); err != nil {
 		t.Expect(false, "create namespace %s: %v", ns, err)
 		return finish(res, t, client)
 	}
 	defer t.RunDeferred()
-	configure := s.Configure
-	if s.Setup != nil {
-		extra, err := s.Setup(t)
-		if err != nil {
-			t.Expect(false, "setup: %v", err)
-			return finish(res, t, client)
-		}
-		configure = func(c *config.Config) {
-			if s.Configure != nil {
-				s.Configure(c)
-			}
-			if extra != nil {
-				extra(c)
-			}
-		}
+	configure, timeline, err := s.Prepare(t)
+	if err != nil {
+		t.Expect(false, "setup: %v", err)
+		return finish(res, t, client)
 	}
 	// Goroutines present before the gateways start are not theirs.
 	e.CloseIdle()
@@ -170,7 +154,7 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	}
 	o.Logf("scenario %s: %d gateway(s) (%s), namespace %s", s.Name, gws, map[bool]string{true: "in-process", false: "process " + bin}[bin == ""], ns)
 
-	t.Run(s.Run)
+	t.Run(timeline)
 
 	if err := t.HealAll(context.Background()); err != nil {
 		t.Expect(false, "heal: %v", err)
@@ -180,12 +164,7 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	}
 	// The final word on I1–I3, whatever the timeline checked on the way.
 	t.Phase("final check")
-	if st, err := check.Read(context.Background(), t.Stores, ns, prefix); err == nil {
-		for _, v := range append(append(check.CheckNoOrphan(st, t.Lease), check.CheckNoLoss(st, client.Records())...), check.CheckNoDuplicate(st)...) {
-			t.Violate(v)
-		}
-		t.MarkChecked(check.NoOrphan, check.NoLoss, check.NoDuplicate)
-	} else {
+	if _, _, err := t.Verify(context.Background(), check.Suite{Lease: t.Lease()}); err != nil {
 		t.Expect(false, "read final state: %v", err)
 	}
 	stopAll(t)
@@ -211,7 +190,7 @@ func hooksFor(t *scenario.T, bin string) pipeline.Hooks {
 	if bin != "" {
 		return nil
 	}
-	return t.HookDispatch()
+	return t.Hooks()
 }
 
 func stopAll(t *scenario.T) {
@@ -225,7 +204,7 @@ func stopAll(t *scenario.T) {
 func finish(res *Result, t *scenario.T, client *load.Client) *Result {
 	res.Duration = time.Since(res.Start)
 	res.Violations = t.Violations()
-	res.Timeline = t.Timeline()
+	res.Timeline = t.Events()
 	res.Recoveries = t.Recoveries()
 	res.Records = client.Records()
 	var fails []time.Duration
@@ -241,7 +220,7 @@ func finish(res *Result, t *scenario.T, client *load.Client) *Result {
 		count[v.Invariant]++
 	}
 	res.Passed = len(res.Violations) == 0
-	for _, name := range InvariantNames {
+	for _, name := range check.Names {
 		res.Invariants = append(res.Invariants, Invariant{Name: name, Checked: t.Checked(name), Passed: count[name] == 0, Violations: count[name]})
 	}
 	return res

@@ -1,13 +1,8 @@
 package scenario
 
 import (
-	"context"
-	"fmt"
-	"slices"
-	"sync"
 	"time"
 
-	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/testenv"
 	"github.com/alertgate/gateway/testenv/fault"
@@ -25,7 +20,7 @@ func init() {
 			t.Phase("drop Redis right after the reservation")
 			sig := t.Signals("KubePodOOMKilled", 1)
 			f := fault.Down{Dep: testenv.Redis}
-			t.injectAt(pipeline.AfterReserve, f)
+			t.InjectAt(pipeline.AfterReserve, f)
 			r := t.Send(0, sig)
 			t.ClearHooks()
 			t.ExpectStatuses([]load.Record{r}, "Redis dropped after reservation", 503)
@@ -42,7 +37,7 @@ func init() {
 
 			t.Phase("drop Redis right before the commit")
 			sig = t.Signals("KubePodOOMKilled", 1)
-			t.injectAt(pipeline.BeforeCommit, f)
+			t.InjectAt(pipeline.BeforeCommit, f)
 			r = t.Send(0, sig)
 			t.ClearHooks()
 			t.ExpectStatuses([]load.Record{r}, "Redis dropped before commit", 503)
@@ -59,59 +54,4 @@ func init() {
 			t.Check(true)
 		},
 	})
-}
-
-// shortLease keeps the lease (and so the deadline under it) short, so that
-// waiting out a lease costs seconds, not the default 20.
-func shortLease(c *config.Config) {
-	c.Request.Deadline = config.D(2 * time.Second)
-	c.Dedup.Lease = config.D(3 * time.Second)
-}
-
-// injectAt injects f the first time a request reaches point, in the
-// request's own goroutine, and lets the request go on.
-func (t *T) injectAt(point pipeline.HookPoint, f fault.Fault) {
-	var once sync.Once
-	t.SetHook(point, func(context.Context, pipeline.HookPoint, []string) {
-		once.Do(func() { t.Inject(f) })
-	})
-}
-
-// ExpectFailureLogged checks that the gateway wrote one JSON error line
-// for the request, with its id, fingerprints, the dependency, the
-// operation (if op is set), the error and the duration.
-func (t *T) ExpectFailureLogged(r load.Record, dependency, op, kind string) {
-	var found []map[string]any
-	for _, g := range t.Gateways {
-		for _, l := range g.Logs.Lines() {
-			if l["msg"] == "signals not stored" && l["request_id"] == r.RequestID {
-				found = append(found, l)
-			}
-		}
-	}
-	if !t.Expect(len(found) == 1, "request %s (%d): %d failure log lines, want 1", r.RequestID, r.Seq, len(found)) {
-		return
-	}
-	l := found[0]
-	fps, _ := l["fingerprints"].([]any)
-	msg, _ := l["error"].(string)
-	t.Expect(l["level"] == "ERROR" && len(fps) == len(r.Signals) && msg != "" && l["duration_ms"] != nil,
-		"failure line lacks level, fingerprints, error or duration: %v", l)
-	t.Expect(l["dependency"] == dependency, "failure line names dependency %v, want %s", l["dependency"], dependency)
-	if op != "" {
-		t.Expect(l["operation"] == op, "failure line names operation %v, want %s", l["operation"], op)
-	}
-	if kind != "" {
-		t.Expect(l["kind"] == kind, "failure line names kind %v, want %s", l["kind"], kind)
-	}
-}
-
-// statuses lists the status of each record.
-func statuses(rs []load.Record) string {
-	var out []int
-	for _, r := range rs {
-		out = append(out, r.Status)
-	}
-	slices.Sort(out)
-	return fmt.Sprint(out)
 }
