@@ -1,6 +1,8 @@
-// Package fault holds the faults the chaos suite injects, one file each,
-// and their catalogue. A Fault is applied by Inject, which returns the Undo
-// that removes it.
+// Package fault holds the faults that break a testenv.Env, one file each,
+// and their catalogue, which random mode draws from and gateway-chaos
+// lists (the scenarios and the benchmarks name faults directly). A Fault
+// is applied by Inject, which returns the Undo that removes it; a new fault
+// is one file with an init that registers it.
 package fault
 
 import (
