@@ -18,7 +18,10 @@ import (
 
 // Options of a random run.
 type Options struct {
-	Seed     int64
+	// Seed draws the schedule and the load; the same seed replays them.
+	// Default: 0.
+	Seed int64
+	// Duration is how long faults and load run. Required.
 	Duration time.Duration
 	// Workers are concurrent senders, each like one Alertmanager.
 	// Default: 4.

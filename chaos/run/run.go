@@ -24,19 +24,21 @@ import (
 // Options configure a run.
 type Options struct {
 	// GatewayBin runs the gateways as processes of this binary. Scenarios
-	// that need timing hooks still run theirs in-process.
+	// that need timing hooks still run theirs in-process. Default:
+	// in-process.
 	GatewayBin string
 	// Gateways overrides the scenario's replica count when larger.
+	// Default: the scenario's.
 	Gateways int
 	// Timeout bounds one scenario. Default: 3m.
 	Timeout time.Duration
 	// Logf prints progress. Default: nothing.
 	Logf func(format string, args ...any)
 	// WrapCreator wraps every gateway's creator (in-process only): to run
-	// a deliberately broken gateway against the checkers.
+	// a deliberately broken gateway against the checkers. Default: none.
 	WrapCreator func(pipeline.Creator) pipeline.Creator
 	// OnEvent and OnRecord see the timeline and each request as they
-	// happen (live progress).
+	// happen (live progress). Default: none.
 	OnEvent  func(scenario.Event)
 	OnRecord func(load.Record)
 }
