@@ -26,10 +26,12 @@ type Scenario struct {
 	Description string
 	// Gateways is the number of replicas it needs. Default: 1.
 	Gateways int
-	// InProcess requires in-process gateways (timing hooks).
+	// InProcess requires in-process gateways (timing hooks). Default:
+	// false, processes when the runner is given a gateway binary.
 	InProcess bool
 	// Configure changes the gateways' configuration from the shipped
-	// defaults, e.g. a short deadline to keep the suite fast.
+	// defaults, e.g. a short deadline to keep the suite fast. Default: the
+	// shipped defaults.
 	Configure func(*config.Config)
 	// Setup, when set, runs before the gateways start, for a scenario that
 	// brings a dependency of its own (cleaned up with t.Defer). What it
@@ -39,9 +41,9 @@ type Scenario struct {
 	Setup func(t *T) (Prepared, error)
 	// Run is the timeline; it reports through T. Nil when Setup is set.
 	Run func(t *T)
-	// Order sorts the catalogue.
+	// Order sorts the catalogue, then Name. Default: 0.
 	Order int
-	// Slow scenarios are skipped by the quick profile.
+	// Slow scenarios are skipped by the quick profile. Default: false.
 	Slow bool
 }
 
