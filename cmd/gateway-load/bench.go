@@ -30,7 +30,7 @@ func benchCmd() *cobra.Command {
 		Short: "Run the benchmarks of docs/benchmarks.md (all: every one but soak and compare)",
 		RunE:  func(cmd *cobra.Command, names []string) error { return runBench(cmd, f, names) },
 	}
-	c.SetUsageTemplate(c.UsageTemplate() + "\nBenchmarks:\n" + catalog())
+	c.SetUsageTemplate(c.UsageTemplate() + "\nBenchmarks:\n" + catalog("  "))
 	fl := c.Flags()
 	fl.StringVar(&f.out, "out", "docs/benchmarks", "directory for NAME.json, NAME.md and profiles")
 	fl.StringVar(&f.bin, "gateway-bin", "", "gateway binary (default: go build ./cmd/gateway)")
@@ -40,11 +40,11 @@ func benchCmd() *cobra.Command {
 	return c
 }
 
-// catalog lists the benchmarks, one a line.
-func catalog() string {
+// catalog lists the benchmarks, one a line after indent.
+func catalog(indent string) string {
 	s := ""
 	for _, b := range benchmark.All() {
-		s += fmt.Sprintf("  %-10s %s\n", b.Name, b.Description)
+		s += fmt.Sprintf("%s%-10s %s\n", indent, b.Name, b.Description)
 	}
 	return s
 }
@@ -52,7 +52,7 @@ func catalog() string {
 func runBench(cmd *cobra.Command, f benchFlags, names []string) error {
 	ctx, log := cmd.Context(), cmd.ErrOrStderr()
 	if len(names) == 0 || names[0] == "list" {
-		fmt.Fprint(cmd.OutOrStdout(), catalog())
+		fmt.Fprint(cmd.OutOrStdout(), catalog(""))
 		return nil
 	}
 	var todo []benchmark.Benchmark
