@@ -14,10 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // The episode model, end to end: one RemediationRequest is one episode of a
@@ -171,7 +171,7 @@ func setPhase(t *testing.T, ns, name string, p v1alpha1.Phase) {
 
 // episodeGateway starts an in-process gateway for the episode tests, with
 // a short lease and deadline so that waiting out a record costs seconds.
-func episodeGateway(t *testing.T, ns string, configure func(*config.Config), hooks pipeline.Hooks) *env.Gateway {
+func episodeGateway(t *testing.T, ns string, configure func(*config.Config), hooks pipeline.Hooks) *testenv.Gateway {
 	t.Helper()
 	ctx := context.Background()
 	if err := e.CreateNamespace(ctx, ns); err != nil {
@@ -343,7 +343,7 @@ func TestEpisodeCommitNeverAdoptsAnotherReservation(t *testing.T) {
 	ansB := async(t, g.URL, a1)
 	_, bDone := reachedOrDone(t, gateB, ansB, "B")
 
-	heal := injectFault(t, fault.Down{Dep: env.Kubernetes})
+	heal := injectFault(t, fault.Down{Dep: testenv.Kubernetes})
 	gateA.open()
 	if a := await(t, ansA, "A"); a.status < 500 {
 		t.Fatalf("A's create could not reach the API, yet A was answered %d: %v", a.status, a.body)
@@ -360,7 +360,7 @@ func TestEpisodeCommitNeverAdoptsAnotherReservation(t *testing.T) {
 		}
 	}
 	if !cDone {
-		heal = injectFault(t, fault.Down{Dep: env.Kubernetes})
+		heal = injectFault(t, fault.Down{Dep: testenv.Kubernetes})
 		gateC.open()
 		await(t, ansC, "C")
 		heal()

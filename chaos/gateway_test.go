@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,11 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // End-to-end behaviour of the gateway against the real dependencies: the
@@ -67,11 +66,11 @@ func example(t *testing.T, name string) []byte {
 	return b
 }
 
-func envOptions(ns string, configure func(*config.Config), hooks pipeline.Hooks) env.GatewayOptions {
-	return env.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Hooks: hooks}
+func envOptions(ns string, configure func(*config.Config), hooks pipeline.Hooks) testenv.GatewayOptions {
+	return testenv.GatewayOptions{Namespace: ns, KeyPrefix: "alertgate:" + ns + ":", Configure: configure, Hooks: hooks}
 }
 
-func startGateway(t *testing.T, ns string, configure func(*config.Config), bin string) *env.Gateway {
+func startGateway(t *testing.T, ns string, configure func(*config.Config), bin string) *testenv.Gateway {
 	t.Helper()
 	ctx := context.Background()
 	if err := e.CreateNamespace(ctx, ns); err != nil {
@@ -395,10 +394,9 @@ func buildGateway(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		builtBin = filepath.Join(dir, "gateway")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../cmd/gateway").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		var out bytes.Buffer
+		if builtBin, err = testenv.BuildGateway(dir, &out); err != nil {
+			buildErr = fmt.Errorf("%v\n%s", err, out.String())
 		}
 	})
 	if buildErr != nil {
@@ -409,12 +407,8 @@ func buildGateway(t *testing.T) string {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(25 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testenv.Wait(context.Background(), 25*time.Second, 100*time.Millisecond, what, func() (bool, error) { return ok(), nil }); err != nil {
+		t.Fatal(err)
 	}
 }
 

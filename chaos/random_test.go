@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/chaos/random"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // A short random run in CI; `gateway-chaos run --random --duration 2m`
@@ -58,7 +58,7 @@ func TestRandomCatchesAckBeforeCreate(t *testing.T) {
 	seed := int64(0)
 	for s := int64(1); s < 1000 && seed == 0; s++ {
 		for _, st := range random.Schedule(s, d) {
-			if _, ok := st.Fault.(fault.Down); ok && st.Fault.Target() == env.Kubernetes {
+			if _, ok := st.Fault.(fault.Down); ok && st.Fault.Target() == testenv.Kubernetes {
 				seed = s
 			}
 		}

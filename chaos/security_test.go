@@ -28,9 +28,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // serviceAccountToken creates a service account and returns a real token
@@ -175,7 +175,7 @@ func TestTLSReload(t *testing.T) {
 	g := startGateway(t, "e2e-tls", func(c *config.Config) {
 		c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
 	}, "")
-	addr := strings.TrimPrefix(g.URL, "http://")
+	addr := strings.TrimPrefix(g.URL, "https://")
 	serial := func() string {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test checks which certificate, not trust
 		if err != nil {
@@ -225,8 +225,8 @@ func writeCert(t *testing.T, certFile, keyFile, cn string) string {
 	return cn
 }
 
-// Load shedding: with every slot held, the next request is 429 with
-// Retry-After, and it stores nothing.
+// Load shedding: with every slot held, the next request is 503 with
+// Retry-After (Alertmanager retries 5xx only), and it stores nothing.
 func TestInFlightBound(t *testing.T) {
 	const ns = "e2e-inflight"
 	release := make(chan struct{})
@@ -258,8 +258,8 @@ func TestInFlightBound(t *testing.T) {
 	<-held
 	shed := bytes.ReplaceAll(example(t, "kubernetes-event.json"), []byte("api-7d9f8b6c5d-x2k4p\""), []byte("shed\""))
 	a := post(t, g.URL, "/api/v1/signals/kubernetes-event", "application/json", shed)
-	if a.status != 429 || a.header.Get("Retry-After") == "" {
-		t.Errorf("third concurrent request: %d %v, want 429 with Retry-After", a.status, a.body)
+	if a.status != 503 || a.header.Get("Retry-After") == "" {
+		t.Errorf("third concurrent request: %d %v, want 503 with Retry-After", a.status, a.body)
 	}
 	once.Do(func() { close(release) })
 	wg.Wait()
@@ -281,7 +281,7 @@ func TestHostileRequests(t *testing.T) {
 		c.Request.Deadline = config.D(2 * time.Second)
 		c.Dedup.Lease = config.D(3 * time.Second)
 	}, "")
-	addr := strings.TrimPrefix(g.URL, "http://")
+	addr := strings.TrimPrefix(g.URL, "https://")
 	raw := func(req string, pause time.Duration, rest string) string {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
 	"github.com/alertgate/gateway/internal/app"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // The chaos suite: every registered scenario against a real redis-server,
@@ -20,7 +20,7 @@ import (
 // the gateway-chaos CLI runs.
 
 var (
-	e          *env.Env
+	e          *testenv.Env
 	gatewayBin = flag.String("gateway-bin", "", "run gateways from this binary instead of in-process")
 )
 
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	var err error
-	e, err = env.Start(ctx, env.Options{})
+	e, err = testenv.Start(ctx, testenv.Options{})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos suite: start environment:", err)

@@ -50,6 +50,10 @@ type Options struct {
 	// KeepSamples keeps every request's start, latency and status.
 	// Default: false.
 	KeepSamples bool
+	// BearerToken is sent as "Authorization: Bearer <token>" with every
+	// request, as a sender of a gateway with authentication on sends it.
+	// Default: none.
+	BearerToken string
 	// Name labels the attack in reports.
 	Name string
 }
@@ -107,11 +111,20 @@ func loopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// loopbackTargeter checks each target's URL before vegeta sends it.
-func loopbackTargeter(tr vegeta.Targeter) vegeta.Targeter {
+// targeter checks each target's URL before vegeta sends it, and adds the
+// bearer token.
+func targeter(o Options) vegeta.Targeter {
 	return func(t *vegeta.Target) error {
-		if err := tr(t); err != nil {
+		if err := o.Targeter(t); err != nil {
 			return err
+		}
+		if o.BearerToken != "" {
+			// Targeters share one header map between targets.
+			t.Header = t.Header.Clone()
+			if t.Header == nil {
+				t.Header = http.Header{}
+			}
+			t.Header.Set("Authorization", "Bearer "+o.BearerToken)
 		}
 		return CheckLoopback(t.URL)
 	}
@@ -260,7 +273,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var first, last time.Time
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
-	for res := range atk.Attack(loopbackTargeter(o.Targeter), pacer, o.Duration, o.Name) {
+	for res := range atk.Attack(targeter(o), pacer, o.Duration, o.Name) {
 		if res.Error != "" && res.Code == 0 && (res.Method == "" || strings.Contains(res.Error, ErrNotLoopback.Error())) {
 			// The targeter stopped the attack (no more targets) or
 			// refused a target: nothing was sent.

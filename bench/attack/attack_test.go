@@ -58,6 +58,31 @@ func TestClosedLoopBoundedByCount(t *testing.T) {
 	t.Log(r.Text())
 }
 
+// The bearer token goes with every request, without changing the
+// targeter's shared headers.
+func TestBearerToken(t *testing.T) {
+	var with, without atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer s3cret" && r.Header.Get("Content-Type") == "application/json" {
+			with.Add(1)
+		} else {
+			without.Add(1)
+		}
+	}))
+	defer srv.Close()
+	shared := http.Header{"Content-Type": []string{"application/json"}}
+	tr := func(t *vegeta.Target) error {
+		t.Method, t.URL, t.Header = http.MethodPost, srv.URL, shared
+		return nil
+	}
+	if _, err := Run(context.Background(), Options{Targeter: tr, Connections: 2, MaxRequests: 10, Duration: 10 * time.Second, BearerToken: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	if with.Load() != 10 || without.Load() != 0 || shared.Get("Authorization") != "" {
+		t.Fatalf("%d requests with the token, %d without; shared header %v", with.Load(), without.Load(), shared)
+	}
+}
+
 func TestFixedRateBoundedByTime(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 func init() {
@@ -50,7 +50,7 @@ func compare(ctx context.Context, h *Harness) (*Result, error) {
 	}
 	type subject struct {
 		name string
-		g    *env.Gateway
+		g    *testenv.Gateway
 	}
 	subjects := []subject{{"before", before}, {"after", after}}
 	rows := []string{"| gateway | round | req/s | p50 ms | p99 ms | gateway CPU cores | gateway CPU ms/req | all processes (cores) |", "|---|---|---|---|---|---|---|---|"}

@@ -18,11 +18,11 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -33,9 +33,9 @@ func init() {
 // bareClient is a controller-runtime client configured as the gateway's:
 // through the same Toxiproxy proxy, HTTP/1.1, the same rate limits and
 // timeout, no cache.
-func bareClient(e *env.Env) (client.Client, error) {
+func bareClient(e *testenv.Env) (client.Client, error) {
 	cfg := config.Default()
-	rc := rest.CopyConfig(e.ControlPlane.ConfigFor(e.ProxyAddr(env.Kubernetes)))
+	rc := rest.CopyConfig(e.ControlPlane.ConfigFor(e.ProxyAddr(testenv.Kubernetes)))
 	rc.QPS = float32(cfg.Kubernetes.QPS)
 	rc.Burst = cfg.Kubernetes.Burst
 	rc.Timeout = cfg.Kubernetes.Timeout.Duration
@@ -98,7 +98,7 @@ func createPath(ctx context.Context, h *Harness) (*Result, error) {
 	for round := 1; round <= 3; round++ {
 		for _, s := range []struct {
 			name string
-			g    *env.Gateway
+			g    *testenv.Gateway
 			lat  *[]time.Duration
 		}{{"gateway", gw, &gwLat}, {"gateway-status-1h", quiet, &quietLat}} {
 			h.settle(ctx)

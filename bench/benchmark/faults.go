@@ -15,8 +15,8 @@ import (
 	"github.com/alertgate/gateway/api/v1alpha1"
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 func init() {
@@ -35,8 +35,8 @@ type outage struct {
 }
 
 var outages = []outage{
-	{"redis down (proxy disabled: connections closed and refused)", fault.Down{Dep: env.Redis}, 0.1},
-	{"kubernetes down (proxy disabled: connections closed and refused)", fault.Down{Dep: env.Kubernetes}, 1},
+	{"redis down (proxy disabled: connections closed and refused)", fault.Down{Dep: testenv.Redis}, 0.1},
+	{"kubernetes down (proxy disabled: connections closed and refused)", fault.Down{Dep: testenv.Kubernetes}, 1},
 	{"kube-apiserver stopped (process stopped, etcd up)", fault.APIServerStop{}, 1},
 }
 

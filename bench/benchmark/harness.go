@@ -1,5 +1,5 @@
 // Package benchmark holds the gateway's benchmarks, one file each, and
-// their registry. Each starts what it measures on a chaos environment (real
+// their registry. Each starts what it measures on a testenv.Env (real
 // redis-server, kube-apiserver + etcd, Toxiproxy), gateways from the built
 // binary and, for the duplicate path, the floor, drives them with vegeta
 // through bench/attack and returns a Result: figures, the anchor measured
@@ -28,13 +28,13 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Harness is what every benchmark runs on.
 type Harness struct {
-	Env *env.Env
+	Env *testenv.Env
 	// GatewayBin is the gateway binary benchmarks start.
 	GatewayBin string
 	// CompareBin is another gateway binary, for the compare benchmark.
@@ -211,8 +211,8 @@ func (h *Harness) namespace(ctx context.Context, bench string) (string, error) {
 }
 
 // startGateway starts one gateway process.
-func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gatewaySpec) (*env.Gateway, error) {
-	g, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: cmp.Or(s.bin, h.GatewayBin),
+func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gatewaySpec) (*testenv.Gateway, error) {
+	g, err := h.Env.StartGateway(ctx, testenv.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: cmp.Or(s.bin, h.GatewayBin),
 		Configure: func(c *config.Config) {
 			if s.direct {
 				c.Redis.Addr = h.Env.Redis.Addr()
@@ -225,26 +225,7 @@ func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gateway
 	if err != nil {
 		return nil, fmt.Errorf("benchmark: start gateway %s: %w", s.name, err)
 	}
-	if err := waitReady(ctx, g); err != nil {
-		_ = g.Stop()
-		return nil, err
-	}
 	return g, nil
-}
-
-func waitReady(ctx context.Context, g *env.Gateway) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for !g.Ready(ctx) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("benchmark: gateway %s not ready after 20s\n%s", g.URL, g.Logs.String())
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // floorProc is the floor running as a child process.

@@ -15,11 +15,11 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/fault"
 	"github.com/alertgate/gateway/internal/breaker"
 	"github.com/alertgate/gateway/internal/dedup"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 func init() {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
 )
 
 func init() {
@@ -37,7 +37,7 @@ func profile(ctx context.Context, h *Harness) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	gw, err := h.Env.StartGateway(ctx, env.GatewayOptions{Namespace: ns, KeyPrefix: "bench:prof:" + h.RunID + ":", Configure: func(c *config.Config) {
+	gw, err := h.Env.StartGateway(ctx, testenv.GatewayOptions{Namespace: ns, KeyPrefix: "bench:prof:" + h.RunID + ":", Configure: func(c *config.Config) {
 		c.Redis.Addr = h.Env.Redis.Addr()
 		c.LogLevel = "warn"
 	}})
@@ -45,9 +45,6 @@ func profile(ctx context.Context, h *Harness) (*Result, error) {
 		return nil, err
 	}
 	defer func() { _ = gw.Stop() }()
-	if err := waitReady(ctx, gw); err != nil {
-		return nil, err
-	}
 	if err := h.warm(ctx, gen, gw.URL); err != nil {
 		return nil, err
 	}
@@ -122,7 +119,7 @@ func profile(ctx context.Context, h *Harness) (*Result, error) {
 	res.Notes = []string{
 		fmt.Sprintf("%s closed loop with %d connections, every signal a repeat of a pool of 1000 delivered once before.", d, DuplicateConnections),
 		"Read with `go tool pprof -top docs/benchmarks/duplicate-cpu.pprof` (or -http); the alloc profile is a delta (heap at the end minus heap at the start): use -sample_index=alloc_space or alloc_objects.",
-		"This process also holds the chaos environment's Toxiproxy (carrying the status projection's API calls) and idle verifier clients.",
+		"This process also holds the test environment's Toxiproxy (carrying the status projection's API calls) and idle verifier clients.",
 	}
 	return res, nil
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 func init() {
@@ -29,13 +29,13 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	running := map[*env.Gateway]bool{gw1: true}
+	running := map[*testenv.Gateway]bool{gw1: true}
 	defer func() {
 		for g := range running {
 			_ = g.Stop()
 		}
 	}()
-	stop := func(g *env.Gateway) {
+	stop := func(g *testenv.Gateway) {
 		if running[g] {
 			delete(running, g)
 			_ = g.Stop()
@@ -49,7 +49,7 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 		"|---|---|---|---|---|---|---|---|---|---|---|"}
 	res := &Result{Name: "scaling", Figures: map[string]float64{}}
 	status1h := false
-	one := func(gws []*env.Gateway, conns int) error {
+	one := func(gws []*testenv.Gateway, conns int) error {
 		h.settle(ctx)
 		var urls []string
 		watch := map[int]string{}
@@ -85,7 +85,7 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 		return nil
 	}
 	for _, c := range []int{1, 10, 50, 200} {
-		if err := one([]*env.Gateway{gw1}, c); err != nil {
+		if err := one([]*testenv.Gateway{gw1}, c); err != nil {
 			return nil, err
 		}
 	}
@@ -95,7 +95,7 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	}
 	running[gw2] = true
 	for _, c := range []int{50, 200} {
-		if err := one([]*env.Gateway{gw1, gw2}, c); err != nil {
+		if err := one([]*testenv.Gateway{gw1, gw2}, c); err != nil {
 			return nil, err
 		}
 	}
@@ -104,7 +104,7 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	// show the request path alone.
 	stop(gw1)
 	stop(gw2)
-	var qs []*env.Gateway
+	var qs []*testenv.Gateway
 	for i := 1; i <= 2; i++ {
 		g, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: fmt.Sprintf("gateway-status-1h-%d", i), direct: true, configure: statusIdle})
 		if err != nil {
@@ -114,7 +114,7 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 		qs = append(qs, g)
 	}
 	status1h = true
-	for _, gws := range [][]*env.Gateway{qs[:1], qs} {
+	for _, gws := range [][]*testenv.Gateway{qs[:1], qs} {
 		if err := one(gws, 50); err != nil {
 			return nil, err
 		}

@@ -55,6 +55,13 @@ type Options struct {
 	// EventRatio is the share of requests that carry one Kubernetes Event
 	// instead of a webhook. Default: 0.
 	EventRatio float64
+	// LabelSets are added to the generated alerts, so that they carry
+	// what the receiving side expects (a region, a team): each alert
+	// carries one of them, chosen by the alert's identity. Their labels
+	// replace generated ones of the same name, except those naming the
+	// alert's object, so that distinct alerts stay distinct; they may not
+	// set alertname or namespace. Default: none.
+	LabelSets []map[string]string
 	// Now is the clock of new signals' start times. Default: time.Now.
 	Now func() time.Time
 }
@@ -79,6 +86,13 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	for _, set := range o.LabelSets {
+		for k := range set {
+			if k == "" || k == "alertname" || k == "namespace" {
+				return fmt.Errorf("traffic: label set %v: may not set %q", set, k)
+			}
+		}
 	}
 	switch {
 	case o.BatchMax < o.BatchMin:
@@ -251,6 +265,9 @@ func (g *Generator) alert(i uint64, isNew bool, ns string) *alertSpec {
 			v = fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", uint32(h), (h>>32)&0xffff, (h>>48)&0xfff, (h>>20)&0xfff, h&0xffffffffffff)
 		}
 		labels[kv[0]] = v
+	}
+	if sets := g.opts.LabelSets; len(sets) > 0 {
+		maps.Copy(labels, sets[(h>>9)%uint64(len(sets))])
 	}
 	if ns != "" {
 		labels["namespace"] = ns

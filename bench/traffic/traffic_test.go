@@ -96,8 +96,39 @@ func TestNewSignalsAreNew(t *testing.T) {
 	}
 }
 
+// Every generated alert carries one of the label sets, and the gateway
+// accepts them.
+func TestLabelSetsAreAdded(t *testing.T) {
+	sets := []map[string]string{{"region": "eu", "team": "sre"}, {"region": "us"}}
+	g, err := New(Options{RunID: "test", Seed: 5, Pool: 50, NewRatio: 0.5, LabelSets: sets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := ingest.New(ingest.Options{})
+	seen := map[string]int{}
+	reqs := g.PoolRequests(20)
+	for range 50 {
+		reqs = append(reqs, g.Next())
+	}
+	for _, r := range reqs {
+		for _, s := range read(t, rd, r).Signals {
+			reg := s.Labels["region"]
+			switch {
+			case reg == "eu" && s.Labels["team"] == "sre", reg == "us" && s.Labels["team"] == "":
+				seen[reg]++
+			default:
+				t.Fatalf("alert %s/%s carries region %q team %q, not one of %v", s.Name, s.Target.Name, reg, s.Labels["team"], sets)
+			}
+		}
+	}
+	if seen["eu"] == 0 || seen["us"] == 0 {
+		t.Fatalf("one label set never used: %v", seen)
+	}
+}
+
 func TestOptionsChecked(t *testing.T) {
-	for _, o := range []Options{{NewRatio: 1.5}, {EventRatio: -1}, {BatchMin: 5, BatchMax: 2}} {
+	for _, o := range []Options{{NewRatio: 1.5}, {EventRatio: -1}, {BatchMin: 5, BatchMax: 2},
+		{LabelSets: []map[string]string{{"alertname": "x"}}}, {LabelSets: []map[string]string{{"namespace": "x"}}}} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}

@@ -1,6 +1,8 @@
 package check
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -8,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // The checks are pure functions of a State: each is shown to hold on a
@@ -84,17 +86,24 @@ func TestNoLossCatchesAnAcknowledgedSignalWithoutResource(t *testing.T) {
 
 func TestNoDuplicateCatchesTwoOpenEpisodesForOneSignal(t *testing.T) {
 	s := consistent()
-	// The same fingerprint's next episode while the first is open: one
+	// The fingerprint's next episode while the first is open: one
 	// violation per fingerprint and one per signal identity.
 	s.Resources = append(s.Resources, resource(fpA, 8, "a"))
 	vs := CheckNoDuplicate(s)
-	if len(vs) != 2 || !strings.Contains(vs[0].Detail, "fingerprint aaaaaaaaaaaa has 2") || !strings.Contains(vs[1].Detail, "signal ns/a/KubePodCrashLooping (prometheus, Pod) has 2") {
+	if len(vs) != 2 || !strings.Contains(vs[0].Detail, "fingerprint aaaaaaaaaaaa has 2 open episodes") || !strings.Contains(vs[1].Detail, "signal ns/a/KubePodCrashLooping (prometheus, Pod) has 2") {
 		t.Fatalf("want the fingerprint and the signal named, got %v", vs)
 	}
-	// Once a controller completed the first, the second is legitimate.
-	s.Resources[0].Status.Phase = "Completed"
+	// Once a controller ended the first, the second is its successor.
+	for _, phase := range []v1alpha1.Phase{"Completed", "Failed", "TimedOut", "Skipped", "Cancelled"} {
+		s.Resources[0].Status.Phase = phase
+		if vs := CheckNoDuplicate(s); len(vs) != 0 {
+			t.Fatalf("an episode %s and its successor: %v", phase, vs)
+		}
+	}
+	s.Resources[0].Status.Phase = "Remediating"
+	s.Resources[0].DeletionTimestamp = &metav1.Time{Time: time.Now()}
 	if vs := CheckNoDuplicate(s); len(vs) != 0 {
-		t.Fatalf("an ended episode and its successor: %v", vs)
+		t.Fatalf("an episode being deleted and its successor: %v", vs)
 	}
 }
 
@@ -104,4 +113,74 @@ func TestConsistentCatchesARecordOfAnEndedEpisode(t *testing.T) {
 	only(t, CheckConsistent(s), Consistent, "names episode rr-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-7, which has ended")
 	s.Resources = s.Resources[:1]
 	only(t, CheckConsistent(s), Consistent, "which does not exist")
+}
+
+func TestNoPhantomCatchesAResourceForASignalNeverSent(t *testing.T) {
+	s := consistent()
+	vs := CheckNoPhantom(s, []load.Record{acked("a")})
+	only(t, vs, NoPhantom, "is for ns/b/KubePodCrashLooping, which was never sent")
+	if !slices.Equal(vs[0].Signals, []string{"ns/b/KubePodCrashLooping"}) {
+		t.Fatalf("the violation names signals %v", vs[0].Signals)
+	}
+	// Sent counts, answered or not.
+	if vs := CheckNoPhantom(s, []load.Record{acked("a"), {Status: 0, Signals: acked("b").Signals}}); len(vs) != 0 {
+		t.Fatalf("a sent signal: %v", vs)
+	}
+}
+
+// Violations name the signals and requests they concern, so that a
+// history is searched by them and not by their text.
+func TestViolationsNameSignalsAndRequests(t *testing.T) {
+	lost := acked("lost")
+	lost.Seq = 42
+	vs := CheckNoLoss(consistent(), []load.Record{acked("a"), lost})
+	if len(vs) != 1 || !slices.Equal(vs[0].Signals, []string{"ns/lost/KubePodCrashLooping"}) || !slices.Equal(vs[0].Requests, []int{42}) {
+		t.Fatalf("I2 violation %+v", vs)
+	}
+	s := consistent()
+	s.Resources = append(s.Resources, resource(fpA, 8, "a"))
+	for _, v := range CheckNoDuplicate(s) {
+		if !slices.Equal(v.Signals, []string{"ns/a/KubePodCrashLooping"}) {
+			t.Errorf("I3 violation %q names signals %v", v.Detail, v.Signals)
+		}
+	}
+	s = consistent()
+	s.Resources[1].Status.Phase = "Completed"
+	if vs := CheckConsistent(s); len(vs) != 1 || !slices.Equal(vs[0].Signals, []string{"ns/b/KubePodCrashLooping"}) {
+		t.Fatalf("I4 violation %+v", vs)
+	}
+}
+
+// The suite checks what its fields allow and says what it checked.
+func TestSuite(t *testing.T) {
+	s := consistent()
+	s.Keys = append(s.Keys, Key{Fingerprint: "cccc", State: "r", TTL: 2 * time.Second})
+	s.Resources = append(s.Resources, resource(fpA, 8, "a"))
+	s.Resources[1].Status.Phase = "Completed" // fpB's record names an ended episode
+	history := []load.Record{acked("a")}
+	count := func(vs []Violation) map[string]int {
+		m := map[string]int{}
+		for _, v := range vs {
+			m[v.Invariant]++
+		}
+		return m
+	}
+	for _, c := range []struct {
+		suite   Suite
+		want    map[string]int
+		checked []string
+	}{
+		// Within the lease the reservation is fine; two resources for a: I3 twice.
+		{Suite{Lease: 3 * time.Second}, map[string]int{NoDuplicate: 2}, []string{NoOrphan, NoLoss, NoDuplicate}},
+		{Suite{Lease: 3 * time.Second, LeaseOver: true}, map[string]int{NoOrphan: 1, NoDuplicate: 2}, []string{NoOrphan, NoLoss, NoDuplicate}},
+		{Suite{Lease: 3 * time.Second, Settled: true}, map[string]int{NoDuplicate: 2, Consistent: 1}, []string{NoOrphan, NoLoss, NoDuplicate, Consistent}},
+		{Suite{Lease: 3 * time.Second, Answered: true}, map[string]int{NoDuplicate: 2, NoPhantom: 1}, []string{NoOrphan, NoLoss, NoDuplicate, NoPhantom}},
+	} {
+		if got := count(c.suite.Check(s, history)); !maps.Equal(got, c.want) {
+			t.Errorf("%+v: violations %v, want %v", c.suite, got, c.want)
+		}
+		if got := c.suite.Invariants(); !slices.Equal(got, c.checked) {
+			t.Errorf("%+v: checks %v, want %v", c.suite, got, c.checked)
+		}
+	}
 }

@@ -22,10 +22,10 @@ func CheckConsistent(s *State) []Violation {
 		name := v1alpha1.EpisodeName(k.Fingerprint, k.Seq)
 		switch r := byName[name]; {
 		case r == nil:
-			out = append(out, Violation{Consistent, fmt.Sprintf("record of %s names episode %s, which does not exist", short(k.Fingerprint), name)})
+			out = append(out, Violation{Invariant: Consistent, Detail: fmt.Sprintf("record of %s names episode %s, which does not exist", short(k.Fingerprint), name)})
 		case !Open(r):
-			out = append(out, Violation{Consistent, fmt.Sprintf("record of %s names episode %s, which has ended (phase %q, deleting %v)",
-				short(k.Fingerprint), name, r.Status.Phase, r.DeletionTimestamp != nil)})
+			out = append(out, Violation{Invariant: Consistent, Detail: fmt.Sprintf("record of %s names episode %s, which has ended (phase %q, deleting %v)",
+				short(k.Fingerprint), name, r.Status.Phase, r.DeletionTimestamp != nil), Signals: []string{SignalOf(*r).Key()}})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Detail < out[j].Detail })

@@ -7,29 +7,40 @@ import (
 
 // CheckNoDuplicate (I3): at most one open episode per fingerprint, and at
 // most one per signal identity (so that a fingerprint that wrongly differs
-// for the same signal is caught too).
+// for the same signal is caught too). An episode a controller ended may
+// have a successor.
 func CheckNoDuplicate(s *State) []Violation {
-	byFP := map[string][]string{}
-	byID := map[string][]string{}
-	for _, r := range s.OpenResources() {
-		byFP[r.Spec.Fingerprint] = append(byFP[r.Spec.Fingerprint], r.Name)
-		// Named as load.Signal.Key names it, so that the random checker
-		// finds the requests that carried it.
-		t := r.Spec.TargetResource
-		id := fmt.Sprintf("%s/%s/%s (%s, %s)", t.Namespace, t.Name, r.Spec.SignalName, r.Spec.Source, t.Kind)
-		byID[id] = append(byID[id], r.Name)
+	type identity struct{ key, source, kind string }
+	byFP := map[string][]int{}
+	byID := map[identity][]int{}
+	for i, r := range s.Resources {
+		if !Open(&s.Resources[i]) {
+			continue
+		}
+		byFP[r.Spec.Fingerprint] = append(byFP[r.Spec.Fingerprint], i)
+		id := identity{SignalOf(r).Key(), r.Spec.Source, r.Spec.TargetResource.Kind}
+		byID[id] = append(byID[id], i)
+	}
+	// names and keys of the resources at idx.
+	of := func(idx []int) (names, keys []string) {
+		for _, i := range idx {
+			names = append(names, s.Resources[i].Name)
+			keys = append(keys, SignalOf(s.Resources[i]).Key())
+		}
+		sort.Strings(names)
+		return names, distinct(keys)
 	}
 	var out []Violation
-	for fp, names := range byFP {
-		if len(names) > 1 {
-			sort.Strings(names)
-			out = append(out, Violation{NoDuplicate, fmt.Sprintf("fingerprint %s has %d open episodes: %v", short(fp), len(names), names)})
+	for fp, idx := range byFP {
+		if len(idx) > 1 {
+			names, keys := of(idx)
+			out = append(out, Violation{Invariant: NoDuplicate, Detail: fmt.Sprintf("fingerprint %s has %d open episodes: %v", short(fp), len(idx), names), Signals: keys})
 		}
 	}
-	for id, names := range byID {
-		if len(names) > 1 {
-			sort.Strings(names)
-			out = append(out, Violation{NoDuplicate, fmt.Sprintf("signal %s has %d open episodes: %v", id, len(names), names)})
+	for id, idx := range byID {
+		if len(idx) > 1 {
+			names, keys := of(idx)
+			out = append(out, Violation{Invariant: NoDuplicate, Detail: fmt.Sprintf("signal %s (%s, %s) has %d open episodes: %v", id.key, id.source, id.kind, len(idx), names), Signals: keys})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Detail < out[j].Detail })

@@ -3,7 +3,7 @@ package check
 import (
 	"fmt"
 
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // CheckNoLoss (I2): every signal of a request answered 2xx has its
@@ -16,13 +16,14 @@ func CheckNoLoss(s *State, records []load.Record) []Violation {
 			continue
 		}
 		for _, sig := range r.Signals {
-			if seen[sig.Key()] {
+			key := sig.Key()
+			if seen[key] {
 				continue
 			}
-			seen[sig.Key()] = true
+			seen[key] = true
 			if len(s.ResourcesFor(sig)) == 0 {
-				out = append(out, Violation{NoLoss, fmt.Sprintf("signal %s acknowledged %d (request %d at %s) has no resource",
-					sig.Key(), r.Status, r.Seq, r.Start.Format("15:04:05.000"))})
+				out = append(out, Violation{Invariant: NoLoss, Detail: fmt.Sprintf("signal %s acknowledged %d (request %d at %s) has no resource",
+					key, r.Status, r.Seq, r.Start.Format("15:04:05.000")), Signals: []string{key}, Requests: []int{r.Seq}})
 			}
 		}
 	}

@@ -1,7 +1,7 @@
 // Package check reads the state a scenario left in Redis and in the API
-// server — directly, never through the gateway — and checks the
-// invariants against it and against the load's records. One file per
-// invariant.
+// server — directly, never through the gateway — and holds it and the
+// load's records against the invariants: one file per invariant, and one
+// Suite (suite.go) that the scenarios, the runner and random mode all use.
 package check
 
 import (
@@ -15,8 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // Key is one gateway key in Redis.
@@ -43,9 +42,6 @@ type Stores struct {
 	Redis redis.Cmdable
 	Kube  client.Reader
 }
-
-// EnvStores are an Env's direct handles.
-func EnvStores(e *env.Env) Stores { return Stores{Redis: e.RDB, Kube: e.Kube} }
 
 // Read snapshots the gateway keys under prefix and the RemediationRequests
 // in namespace.
@@ -119,46 +115,25 @@ func (s *State) Reserved() []Key {
 // terminal are the phases that end an episode (the gateway's defaults).
 var terminal = v1alpha1.NewPhaseSet(nil)
 
-// Open reports whether a resource is an open episode.
+// Open reports whether a resource is an open episode: it exists, is not
+// being deleted, and its phase is not terminal.
 func Open(r *v1alpha1.RemediationRequest) bool { return terminal.Open(r) }
-
-// OpenResources returns the open episodes.
-func (s *State) OpenResources() []v1alpha1.RemediationRequest {
-	var out []v1alpha1.RemediationRequest
-	for i := range s.Resources {
-		if Open(&s.Resources[i]) {
-			out = append(out, s.Resources[i])
-		}
-	}
-	return out
-}
 
 // ResourcesFor returns the resources carrying a signal's identity.
 func (s *State) ResourcesFor(sig load.Signal) []v1alpha1.RemediationRequest {
 	var out []v1alpha1.RemediationRequest
 	for _, r := range s.Resources {
-		t := r.Spec.TargetResource
-		if r.Spec.SignalName == sig.Name && t.Namespace == sig.Namespace && t.Name == sig.Pod {
+		if SignalOf(r).Key() == sig.Key() {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// Violation is a broken invariant.
-type Violation struct {
-	Invariant string `json:"invariant"`
-	Detail    string `json:"detail"`
+// SignalOf is the signal a resource is for, as the harness knows signals
+// (spec.signalName and spec.targetResource), so that resources and sent
+// signals are named by one Key.
+func SignalOf(r v1alpha1.RemediationRequest) load.Signal {
+	t := r.Spec.TargetResource
+	return load.Signal{Name: r.Spec.SignalName, Namespace: t.Namespace, Pod: t.Name}
 }
-
-func (v Violation) String() string { return v.Invariant + ": " + v.Detail }
-
-// Invariant names.
-const (
-	NoOrphan     = "I1 no orphan"
-	NoLoss       = "I2 no loss"
-	NoDuplicate  = "I3 no duplicate"
-	Consistent   = "I4 redis names open episodes"
-	NoLeak       = "no leak"
-	Expectations = "expectation"
-)

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 // Step is one fault of the schedule.
@@ -45,9 +45,9 @@ func Schedule(seed int64, d time.Duration) []Step {
 		f := spec.Random(r, dep)
 		// One time in four, break the other dependency too.
 		if r.IntN(4) == 0 {
-			other := env.Redis
-			if dep == env.Redis {
-				other = env.Kubernetes
+			other := testenv.Redis
+			if dep == testenv.Redis {
+				other = testenv.Kubernetes
 			}
 			var second fault.Fault
 			for second == nil {

@@ -15,29 +15,30 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/chaos/scenario"
-	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // Options configure a run.
 type Options struct {
 	// GatewayBin runs the gateways as processes of this binary. Scenarios
-	// that need timing hooks still run theirs in-process.
+	// that need timing hooks still run theirs in-process. Default:
+	// in-process.
 	GatewayBin string
 	// Gateways overrides the scenario's replica count when larger.
+	// Default: the scenario's.
 	Gateways int
 	// Timeout bounds one scenario. Default: 3m.
 	Timeout time.Duration
 	// Logf prints progress. Default: nothing.
 	Logf func(format string, args ...any)
 	// WrapCreator wraps every gateway's creator (in-process only): to run
-	// a deliberately broken gateway against the checkers.
+	// a deliberately broken gateway against the checkers. Default: none.
 	WrapCreator func(pipeline.Creator) pipeline.Creator
 	// OnEvent and OnRecord see the timeline and each request as they
-	// happen (live progress).
+	// happen (live progress). Default: none.
 	OnEvent  func(scenario.Event)
 	OnRecord func(load.Record)
 }
@@ -95,13 +96,10 @@ type Result struct {
 	Logs []string `json:"logs,omitempty"`
 }
 
-// InvariantNames are reported for every scenario, in this order.
-var InvariantNames = []string{check.NoOrphan, check.NoLoss, check.NoDuplicate, check.Consistent, check.NoLeak, check.Expectations}
-
 var runSeq atomic.Int64
 
 // Run runs s on e.
-func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Result {
+func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *Result {
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Minute
 	}
@@ -128,37 +126,25 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 
 	client := load.NewClient(30 * time.Second)
 	client.OnRecord = o.OnRecord
-	cfgProbe := e.GatewayConfig(env.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
-	t := scenario.NewT(ctx, e, ns, prefix, cfgProbe.Dedup.Lease.Duration, client)
-	t.Logf = o.Logf
-	t.OnEvent = o.OnEvent
+	cfgProbe := e.GatewayConfig(testenv.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Configure: s.Configure})
+	t := scenario.NewT(ctx, scenario.Options{Env: e, Client: client, Namespace: ns, KeyPrefix: prefix,
+		Lease: cfgProbe.Dedup.Lease.Duration, Logf: o.Logf, OnEvent: o.OnEvent})
 
 	if err := e.CreateNamespace(ctx, ns); err != nil {
 		t.Expect(false, "create namespace %s: %v", ns, err)
 		return finish(res, t, client)
 	}
 	defer t.RunDeferred()
-	configure := s.Configure
-	if s.Setup != nil {
-		extra, err := s.Setup(t)
-		if err != nil {
-			t.Expect(false, "setup: %v", err)
-			return finish(res, t, client)
-		}
-		configure = func(c *config.Config) {
-			if s.Configure != nil {
-				s.Configure(c)
-			}
-			if extra != nil {
-				extra(c)
-			}
-		}
+	configure, timeline, err := s.Prepare(t)
+	if err != nil {
+		t.Expect(false, "setup: %v", err)
+		return finish(res, t, client)
 	}
 	// Goroutines present before the gateways start are not theirs.
 	e.CloseIdle()
 	baseline := goleak.IgnoreCurrent()
 	for i := 0; i < gws; i++ {
-		g, err := e.StartGateway(ctx, env.GatewayOptions{
+		g, err := e.StartGateway(ctx, testenv.GatewayOptions{
 			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin, WrapCreator: o.WrapCreator,
 		})
 		if err != nil {
@@ -170,7 +156,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	}
 	o.Logf("scenario %s: %d gateway(s) (%s), namespace %s", s.Name, gws, map[bool]string{true: "in-process", false: "process " + bin}[bin == ""], ns)
 
-	t.Run(s.Run)
+	t.Run(timeline)
 
 	if err := t.HealAll(context.Background()); err != nil {
 		t.Expect(false, "heal: %v", err)
@@ -180,12 +166,7 @@ func Run(ctx context.Context, e *env.Env, s *scenario.Scenario, o Options) *Resu
 	}
 	// The final word on I1–I3, whatever the timeline checked on the way.
 	t.Phase("final check")
-	if st, err := check.Read(context.Background(), t.Stores, ns, prefix); err == nil {
-		for _, v := range append(append(check.CheckNoOrphan(st, t.Lease), check.CheckNoLoss(st, client.Records())...), check.CheckNoDuplicate(st)...) {
-			t.Violate(v)
-		}
-		t.MarkChecked(check.NoOrphan, check.NoLoss, check.NoDuplicate)
-	} else {
+	if _, _, err := t.Verify(context.Background(), check.Suite{Lease: t.Lease()}); err != nil {
 		t.Expect(false, "read final state: %v", err)
 	}
 	stopAll(t)
@@ -211,7 +192,7 @@ func hooksFor(t *scenario.T, bin string) pipeline.Hooks {
 	if bin != "" {
 		return nil
 	}
-	return t.HookDispatch()
+	return t.Hooks()
 }
 
 func stopAll(t *scenario.T) {
@@ -225,7 +206,7 @@ func stopAll(t *scenario.T) {
 func finish(res *Result, t *scenario.T, client *load.Client) *Result {
 	res.Duration = time.Since(res.Start)
 	res.Violations = t.Violations()
-	res.Timeline = t.Timeline()
+	res.Timeline = t.Events()
 	res.Recoveries = t.Recoveries()
 	res.Records = client.Records()
 	var fails []time.Duration
@@ -241,7 +222,7 @@ func finish(res *Result, t *scenario.T, client *load.Client) *Result {
 		count[v.Invariant]++
 	}
 	res.Passed = len(res.Violations) == 0
-	for _, name := range InvariantNames {
+	for _, name := range check.Names {
 		res.Invariants = append(res.Invariants, Invariant{Name: name, Checked: t.Checked(name), Passed: count[name] == 0, Violations: count[name]})
 	}
 	return res
@@ -263,7 +244,7 @@ func Summarise(ds []time.Duration) Stats {
 
 // measureLeaks waits up to 5 s for everything the gateways opened to be
 // gone, then reports what is left.
-func measureLeaks(e *env.Env, client *load.Client, baseline goleak.Option, inProcess bool) Leaks {
+func measureLeaks(e *testenv.Env, client *load.Client, baseline goleak.Option, inProcess bool) Leaks {
 	var l Leaks
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -295,8 +276,8 @@ func measureLeaks(e *env.Env, client *load.Client, baseline goleak.Option, inPro
 		if n, err := e.GatewayRedisClients(context.Background()); err == nil {
 			l.RedisClients = n
 		}
-		l.APIConns = tcpConnsTo(e.ProxyAddr(env.Kubernetes))
-		l.RedisConns = tcpConnsTo(e.ProxyAddr(env.Redis))
+		l.APIConns = tcpConnsTo(e.ProxyAddr(testenv.Kubernetes))
+		l.RedisConns = tcpConnsTo(e.ProxyAddr(testenv.Redis))
 		if l.RedisClients > 0 || l.APIConns > 0 || l.RedisConns > 0 || l.HTTPConns > 0 {
 			details = append(details, fmt.Sprintf("redis clients %d, connections to the API proxy %d, to the Redis proxy %d, load client connections %d",
 				l.RedisClients, l.APIConns, l.RedisConns, l.HTTPConns))

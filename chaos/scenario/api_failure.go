@@ -3,11 +3,10 @@ package scenario
 import (
 	"time"
 
-	"github.com/alertgate/gateway/chaos/check"
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -20,8 +19,8 @@ func init() {
 		Run: func(t *T) {
 			t.Phase("API unreachable at the create")
 			sig := t.Signals("KubeDeploymentReplicasMismatch", 1)
-			api := fault.Down{Dep: env.Kubernetes}
-			t.injectAt(pipeline.BeforeCreate, api)
+			api := fault.Down{Dep: testenv.Kubernetes}
+			t.InjectAt(pipeline.BeforeCreate, api)
 			r := t.Send(0, sig)
 			t.ClearHooks()
 			t.ExpectStatuses([]load.Record{r}, "API down at create", 503)
@@ -37,8 +36,8 @@ func init() {
 
 			t.Phase("API and Redis lost at the create: the reservation expires by itself")
 			sig = t.Signals("KubeDeploymentReplicasMismatch", 1)
-			rd := fault.Down{Dep: env.Redis}
-			t.injectAt(pipeline.BeforeCreate, fault.Together{api, rd})
+			rd := fault.Down{Dep: testenv.Redis}
+			t.InjectAt(pipeline.BeforeCreate, fault.Together{api, rd})
 			r = t.Send(0, sig)
 			t.ClearHooks()
 			t.ExpectStatuses([]load.Record{r}, "API and Redis down at create", 503)
@@ -58,10 +57,7 @@ func init() {
 			t.ExpectStatuses(rs, "API server stopped", 503)
 			t.ExpectFast(rs, "API server stopped", 5*time.Second)
 			t.ExpectRetryAfter(rs)
-			rst, err := check.ReadRedis(t.Ctx, t.Stores.Redis, t.KeyPrefix)
-			if err != nil {
-				t.Fatalf("read Redis: %v", err)
-			}
+			rst := t.ReadRedis()
 			t.Expect(len(rst.Reserved()) == 0, "a failed create left %d reservations", len(rst.Reserved()))
 			healed = t.Heal(stop)
 			t.MeasureRecovery(stop.String(), healed)

@@ -3,9 +3,9 @@ package scenario
 import (
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -14,7 +14,7 @@ func init() {
 		Description: "Redis and the API both down, in three orderings: 503 within 5 s and no writes; partial recovery serves what it can; full recovery",
 		Order:       4,
 		Run: func(t *T) {
-			redis, api := fault.Down{Dep: env.Redis}, fault.Down{Dep: env.Kubernetes}
+			redis, api := fault.Down{Dep: testenv.Redis}, fault.Down{Dep: testenv.Kubernetes}
 			orderings := []struct {
 				name  string
 				first fault.Fault

@@ -4,10 +4,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -36,7 +36,7 @@ func init() {
 // latency slows each dependency in turn by 10 s and sends concurrent
 // requests, which must all end within bound with one of codes.
 func latency(t *T, bound time.Duration, codes ...int) {
-	for _, dep := range env.Dependencies {
+	for _, dep := range testenv.Dependencies {
 		t.Phase("10 s latency on " + string(dep))
 		f := fault.Latency{Dep: dep, Latency: 10 * time.Second, Jitter: time.Second}
 		t.Inject(f)

@@ -3,9 +3,9 @@ package scenario
 import (
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {
@@ -24,9 +24,9 @@ func init() {
 			// every connection is cut after 2 KB (a few requests), and
 			// half of the new ones are reset on first use.
 			t.Phase("20 alerts, Redis connections cut mid-command")
-			f := fault.LimitData{Dep: env.Redis, Bytes: 2048, Toxicity: 1}
+			f := fault.LimitData{Dep: testenv.Redis, Bytes: 2048, Toxicity: 1}
 			t.Inject(f)
-			rp := fault.ResetPeer{Dep: env.Redis, Toxicity: 0.5}
+			rp := fault.ResetPeer{Dep: testenv.Redis, Toxicity: 0.5}
 			t.Inject(rp)
 			second := t.Signals("KubePodCrashLooping", 20)
 			rs := t.SendEach(0, second)

@@ -3,8 +3,8 @@ package scenario
 import (
 	"time"
 
-	"github.com/alertgate/gateway/chaos/fault"
-	"github.com/alertgate/gateway/chaos/load"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 func init() {

@@ -1,7 +1,7 @@
 package scenario
 
 import (
-	"github.com/alertgate/gateway/chaos/fault"
+	"github.com/alertgate/gateway/testenv/fault"
 )
 
 func init() {

@@ -1,14 +1,19 @@
 // Package scenario defines the resilience scenarios, one file each, and
 // their registry. A Scenario is a timeline (its Run function: load, faults,
 // heals) plus the expectations and invariant checks it makes on the way;
-// chaos/run runs it on an Env, for `go test` and for the gateway-chaos CLI
-// alike.
+// chaos/run runs it on a testenv.Env, for `go test` and for the
+// gateway-chaos CLI alike. A scenario file uses only T (t.go) and its
+// parts — timeline.go, send.go, expect.go — and what this file holds,
+// never another scenario file.
 package scenario
 
 import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/alertgate/gateway/internal/config"
 )
@@ -21,21 +26,69 @@ type Scenario struct {
 	Description string
 	// Gateways is the number of replicas it needs. Default: 1.
 	Gateways int
-	// InProcess requires in-process gateways (timing hooks).
+	// InProcess requires in-process gateways (timing hooks). Default:
+	// false, processes when the runner is given a gateway binary.
 	InProcess bool
 	// Configure changes the gateways' configuration from the shipped
-	// defaults, e.g. a short deadline to keep the suite fast.
+	// defaults, e.g. a short deadline to keep the suite fast. Default: the
+	// shipped defaults.
 	Configure func(*config.Config)
-	// Setup, when set, runs before the gateways start and returns a
-	// configuration change for them (e.g. the address of a Redis the
-	// scenario brings); it cleans up with t.Defer.
-	Setup func(t *T) (func(*config.Config), error)
-	// Run is the timeline; it reports through T.
+	// Setup, when set, runs before the gateways start, for a scenario that
+	// brings a dependency of its own (cleaned up with t.Defer). What it
+	// returns configures the gateways and the checks for that dependency
+	// and holds the timeline, which reaches what Setup started through its
+	// closure. Run is then nil.
+	Setup func(t *T) (Prepared, error)
+	// Run is the timeline; it reports through T. Nil when Setup is set.
 	Run func(t *T)
-	// Order sorts the catalogue.
+	// Order sorts the catalogue, then Name. Default: 0.
 	Order int
-	// Slow scenarios are skipped by the quick profile.
+	// Slow scenarios are skipped by the quick profile. Default: false.
 	Slow bool
+}
+
+// Prepared is what a Setup brought for one run.
+type Prepared struct {
+	// Configure changes the gateways' configuration for it, after the
+	// Scenario's Configure. Default: no change.
+	Configure func(*config.Config)
+	// Redis is what the checks read instead of the environment's Redis.
+	// Default: the environment's.
+	Redis redis.Cmdable
+	// Run is the timeline. Required.
+	Run func(t *T)
+}
+
+// Prepare runs the scenario's Setup, if any, for the run of t and returns
+// how its gateways are configured and its timeline.
+func (s *Scenario) Prepare(t *T) (configure func(*config.Config), run func(*T), err error) {
+	if s.Setup == nil {
+		return s.Configure, s.Run, nil
+	}
+	p, err := s.Setup(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Redis != nil {
+		t.readRedis(p.Redis)
+	}
+	configure = func(c *config.Config) {
+		if s.Configure != nil {
+			s.Configure(c)
+		}
+		if p.Configure != nil {
+			p.Configure(c)
+		}
+	}
+	return configure, p.Run, nil
+}
+
+// shortLease keeps the lease (and so the deadline under it) short, so that
+// waiting out a lease costs seconds, not the default 20: a Configure for
+// the scenarios that wait one out.
+func shortLease(c *config.Config) {
+	c.Request.Deadline = config.D(2 * time.Second)
+	c.Dedup.Lease = config.D(3 * time.Second)
 }
 
 var (
@@ -43,12 +96,16 @@ var (
 	registry = map[string]*Scenario{}
 )
 
-// Register adds a scenario; it panics on a duplicate name.
+// Register adds a scenario; it panics on a duplicate name, or unless
+// exactly one of Run and Setup is set.
 func Register(s *Scenario) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, dup := registry[s.Name]; dup {
 		panic(fmt.Sprintf("scenario %q registered twice", s.Name))
+	}
+	if (s.Run == nil) == (s.Setup == nil) {
+		panic(fmt.Sprintf("scenario %q: set Run or Setup, not both or neither", s.Name))
 	}
 	if s.Gateways == 0 {
 		s.Gateways = 1

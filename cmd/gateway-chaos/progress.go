@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/alertgate/gateway/chaos/load"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // progress shows what is happening: on a terminal, one status line redrawn

@@ -168,7 +168,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		pc = deps.WrapCreator(creator)
 	}
 	proc, err := pipeline.NewProcessor(store, pc, episodes, syncer, pipeline.Options{
-		Lease: cfg.Dedup.Lease.Duration, Hooks: deps.Hooks, Now: deps.Clock,
+		Lease: cfg.Dedup.Lease.Duration, Hooks: deps.Hooks, Now: deps.Clock, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -292,7 +292,8 @@ func RESTConfig(path string) (*rest.Config, error) {
 	return nil, fmt.Errorf("kubernetes: no kubeconfig and not in a cluster: %w", err)
 }
 
-// tuneREST sets the client's rate limits and timeouts, and speaks HTTP/1.1:
+// tuneREST sets the client's rate limits and timeouts, never retries (see
+// failFast), and speaks HTTP/1.1:
 // with HTTP/2 every request shares one connection, and a connection that
 // lost packets under a network fault stalls all of them until a health
 // ping (tens of seconds); an HTTP/1.1 request that times out takes only its
@@ -314,7 +315,7 @@ func tuneREST(in *rest.Config, cfg config.Config) (*rest.Config, func()) {
 		mu.Lock()
 		rts = append(rts, rt)
 		mu.Unlock()
-		return rt
+		return failFast{next: rt}
 	})
 	return rc, func() {
 		mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -23,6 +24,9 @@ type Options struct {
 	// seen); a test seam for replicas whose clocks differ. Timeouts always
 	// use the real clock. Default: time.Now.
 	Now func() time.Time
+	// Logger receives one line per settlement that failed after the
+	// answer. Default: slog.Default().
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -31,6 +35,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 
@@ -160,12 +167,12 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	token := newToken()
 	claimedAt := time.Now()
 	if err := p.claim(ctx, token, now, groups); err != nil {
-		p.settle(token, now, releases(groups))
+		p.settle(req.ID, token, now, releases(groups))
 		return err
 	}
 	p.opts.Hooks.run(ctx, AfterReserve, fps)
 	if err := p.verify(ctx, token, now, groups); err != nil {
-		p.settle(token, now, releases(groups))
+		p.settle(req.ID, token, now, releases(groups))
 		return err
 	}
 
@@ -186,7 +193,7 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	}
 	if len(toOpen) > 0 {
 		if time.Since(claimedAt) > p.opts.Lease-fenceMargin {
-			p.settle(token, now, releases(groups))
+			p.settle(req.ID, token, now, releases(groups))
 			return &DependencyError{Dependency: Redis, Op: "claim", Kind: KindTimeout,
 				Err: errors.New("the reservation lease ran out before the create (was the process paused?)")}
 		}
@@ -240,7 +247,7 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 		}
 		settle = append(settle, s)
 	}
-	p.settle(token, now, settle)
+	p.settle(req.ID, token, now, settle)
 	if failed != nil {
 		return failed
 	}
@@ -352,8 +359,9 @@ func releases(groups []*group) []Settlement {
 }
 
 // settle commits and releases in the background, bounded by settleGrace;
-// if Redis cannot be reached the reservations expire with their lease.
-func (p *Processor) settle(token string, now time.Time, s []Settlement) {
+// if Redis cannot be reached the reservations expire with their lease, and
+// the episodes are found again from the API server.
+func (p *Processor) settle(requestID, token string, now time.Time, s []Settlement) {
 	if len(s) == 0 {
 		return
 	}
@@ -362,14 +370,18 @@ func (p *Processor) settle(token string, now time.Time, s []Settlement) {
 		defer p.settling.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), settleGrace)
 		defer cancel()
-		if p.opts.Hooks != nil {
-			fps := make([]string, len(s))
-			for i := range s {
-				fps[i] = s[i].Fingerprint
-			}
-			p.opts.Hooks.run(ctx, BeforeCommit, fps)
+		fps := make([]string, len(s))
+		for i := range s {
+			fps[i] = s[i].Fingerprint
 		}
-		_ = p.dedup.Settle(ctx, token, now, s)
+		p.opts.Hooks.run(ctx, BeforeCommit, fps)
+		if err := p.dedup.Settle(ctx, token, now, s); err != nil {
+			attrs := []slog.Attr{slog.String("request_id", requestID), slog.Any("fingerprints", fps)}
+			if d, ok := AsDependencyError(err); ok {
+				attrs = append(attrs, slog.String("dependency", string(d.Dependency)), slog.String("operation", d.Op), slog.String("kind", string(d.Kind)))
+			}
+			p.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "reservations not settled; they expire with their lease", append(attrs, slog.String("error", err.Error()))...)
+		}
 	}()
 }
 

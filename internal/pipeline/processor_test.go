@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"sync"
@@ -156,7 +157,7 @@ type fixture struct {
 func newFixture(t *testing.T, hooks Hooks) *fixture {
 	t.Helper()
 	f := &fixture{d: &fakeDedup{answers: map[string][]ClaimResult{}}, c: &fakeCreator{}, e: &fakeEpisodes{}}
-	p, err := NewProcessor(f.d, f.c, f.e, nil, Options{Hooks: hooks})
+	p, err := NewProcessor(f.d, f.c, f.e, nil, Options{Hooks: hooks, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
-package env
+package testenv
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,19 +31,34 @@ import (
 
 // GatewayOptions configure one gateway.
 type GatewayOptions struct {
-	// Namespace where it creates resources; KeyPrefix of its Redis keys.
+	// Namespace where it creates resources. Default: the shipped one.
 	Namespace string
+	// KeyPrefix of its Redis keys. Default: the shipped one.
 	KeyPrefix string
 	// Configure changes the shipped defaults (e.g. a short deadline).
+	// Default: none.
 	Configure func(*config.Config)
 	// Hooks are the request path's timing hooks; in-process only.
+	// Default: none.
 	Hooks pipeline.Hooks
 	// WrapCreator wraps the gateway's creator; in-process only.
+	// Default: none.
 	WrapCreator func(pipeline.Creator) pipeline.Creator
 	// Bin runs the gateway as a process from this binary instead of in
-	// this process.
+	// this process. Default: in-process.
 	Bin string
+	// ListenOnly makes StartGateway return once the gateway listens,
+	// rather than once /readyz answers 200 (at most ReadyTimeout): a
+	// gateway is ready once it reaches both dependencies and has read its
+	// episodes, and until then it answers 503. Default: wait until ready.
+	ListenOnly bool
 }
+
+// Bounds of a gateway's start.
+const (
+	ListenTimeout = 15 * time.Second
+	ReadyTimeout  = 20 * time.Second
+)
 
 // Gateway is a running gateway, in this process or as a child process.
 type Gateway struct {
@@ -76,12 +92,24 @@ func (e *Env) GatewayConfig(o GatewayOptions) config.Config {
 }
 
 // StartGateway starts a gateway wired through the proxies and waits until
-// it listens.
+// it is ready (or, with o.ListenOnly, until it listens).
 func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
+	g, err := e.startGateway(ctx, o)
+	if err != nil || o.ListenOnly {
+		return g, err
+	}
+	if err := g.WaitReady(ctx); err != nil {
+		_ = g.Stop()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (e *Env) startGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	cfg := e.GatewayConfig(o)
 	if o.Bin != "" {
 		if o.Hooks != nil || o.WrapCreator != nil {
-			return nil, errors.New("env: hooks and creator wrappers need an in-process gateway")
+			return nil, errors.New("testenv: hooks and creator wrappers need an in-process gateway")
 		}
 		return e.startProcess(ctx, o.Bin, cfg)
 	}
@@ -99,20 +127,9 @@ func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{URL: "http://" + a.Addr(), Config: cfg, Logs: logs, cancel: cancel, done: make(chan error, 1)}
+	g := &Gateway{URL: scheme(cfg) + a.Addr(), Config: cfg, Logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { g.done <- a.Run(rctx) }()
-	g.awaitReady(ctx)
 	return g, nil
-}
-
-// awaitReady waits, at most 10 s, until the gateway is ready (its episodes
-// read from the API server); a gateway started while a dependency is down
-// stays unready, and its requests get 503 until it is.
-func (g *Gateway) awaitReady(ctx context.Context) {
-	deadline := time.Now().Add(10 * time.Second)
-	for !g.Ready(ctx) && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // startProcess runs the gateway binary with the configuration as flags and
@@ -137,31 +154,32 @@ func (e *Env) startProcess(ctx context.Context, bin string, cfg config.Config) (
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("env: start %s: %w", bin, err)
+		return nil, fmt.Errorf("testenv: start %s: %w", bin, err)
 	}
-	g := &Gateway{URL: "http://" + cfg.Listen, Config: cfg, Logs: logs, cmd: cmd, dir: dir, done: make(chan error, 1)}
+	g := &Gateway{URL: scheme(cfg) + cfg.Listen, Config: cfg, Logs: logs, cmd: cmd, dir: dir, done: make(chan error, 1)}
 	go func() { g.done <- cmd.Wait() }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", cfg.Listen, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			g.awaitReady(ctx)
-			return g, nil
-		}
+	exited := false
+	err = Wait(ctx, ListenTimeout, 50*time.Millisecond, "gateway "+g.URL+" listening", func() (bool, error) {
 		select {
 		case err := <-g.done:
-			return nil, fmt.Errorf("env: gateway exited at start: %v\n%s", err, logs.String())
-		case <-ctx.Done():
-			_ = g.Stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+			exited = true
+			return false, fmt.Errorf("testenv: gateway exited at start: %v", err)
+		default:
 		}
-		if time.Now().After(deadline) {
-			_ = g.Stop()
-			return nil, fmt.Errorf("env: gateway not listening after 15s\n%s", logs.String())
+		c, err := net.DialTimeout("tcp", cfg.Listen, 100*time.Millisecond)
+		if err != nil {
+			return false, nil
 		}
+		_ = c.Close()
+		return true, nil
+	})
+	if err != nil {
+		if !exited {
+			_ = g.Stop()
+		}
+		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}
+	return g, nil
 }
 
 func writeKubeconfig(e *Env, path string) error {
@@ -197,7 +215,7 @@ func (g *Gateway) Stop() error {
 			_ = g.cmd.Process.Kill()
 			err = <-g.done
 		} else {
-			err = errors.New("env: gateway did not stop")
+			err = errors.New("testenv: gateway did not stop")
 		}
 	}
 	if g.dir != "" {
@@ -210,16 +228,41 @@ func (g *Gateway) Stop() error {
 	return err
 }
 
+func scheme(cfg config.Config) string {
+	if cfg.TLS.CertFile != "" {
+		return "https://"
+	}
+	return "http://"
+}
+
+// probe asks /readyz as a kubelet does: without verifying the certificate
+// of a gateway that serves HTTPS.
+// It keeps no connection open, so that it leaves nothing a leak check
+// could count.
+var probe = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+	TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a readiness probe on loopback
+	DisableKeepAlives: true,
+}}
+
 // Ready reports whether the gateway's /readyz answers 200.
 func (g *Gateway) Ready(ctx context.Context) bool {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/readyz", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := probe.Do(req)
 	if err != nil {
 		return false
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// WaitReady waits (at most ReadyTimeout) until Ready.
+func (g *Gateway) WaitReady(ctx context.Context) error {
+	err := Wait(ctx, ReadyTimeout, 50*time.Millisecond, "gateway "+g.URL+" ready", func() (bool, error) { return g.Ready(ctx), nil })
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, g.Logs.String())
+	}
+	return nil
 }
 
 // LogBuffer collects a gateway's JSON log lines.

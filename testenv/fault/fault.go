@@ -1,6 +1,8 @@
-// Package fault holds the faults the chaos suite injects, one file each,
-// and their catalogue. A Fault is applied by Inject, which returns the Undo
-// that removes it.
+// Package fault holds the faults that break a testenv.Env, one file each,
+// and their catalogue, which random mode draws from and gateway-chaos
+// lists (the scenarios and the benchmarks name faults directly). A Fault
+// is applied by Inject, which returns the Undo that removes it; a new fault
+// is one file with an init that registers it.
 package fault
 
 import (
@@ -10,7 +12,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Undo removes an injected fault.
@@ -21,9 +23,9 @@ type Fault interface {
 	// String names the fault and its parameters, for timelines and logs.
 	String() string
 	// Target is the dependency the fault breaks.
-	Target() env.Dependency
+	Target() testenv.Dependency
 	// Inject applies the fault.
-	Inject(ctx context.Context, e *env.Env) (Undo, error)
+	Inject(ctx context.Context, e *testenv.Env) (Undo, error)
 }
 
 // Spec is a catalogue entry.
@@ -31,10 +33,10 @@ type Spec struct {
 	Name        string
 	Description string
 	// Targets are the dependencies the fault applies to.
-	Targets []env.Dependency
+	Targets []testenv.Dependency
 	// Random returns an instance with parameters drawn from r, for random
 	// schedules.
-	Random func(r *rand.Rand, dep env.Dependency) Fault
+	Random func(r *rand.Rand, dep testenv.Dependency) Fault
 }
 
 var (
@@ -64,4 +66,4 @@ func Catalog() []Spec {
 	return out
 }
 
-var both = []env.Dependency{env.Redis, env.Kubernetes}
+var both = []testenv.Dependency{testenv.Redis, testenv.Kubernetes}

@@ -1,14 +1,16 @@
-// Package env is the chaos environment: a real redis-server, a real control
-// plane (kube-apiserver + etcd) with the RemediationRequest CRD, an embedded
+// Package testenv is the test environment of the gateway's verification
+// side, a library as envtest is: a real redis-server, a real control plane
+// (kube-apiserver + etcd) with the RemediationRequest CRD, an embedded
 // Toxiproxy with one proxy in front of each, and gateways wired through the
-// proxies. Tests and the gateway-chaos CLI both start it here.
+// proxies. The chaos suite, the benchmarks and both of their commands start
+// it here; testenv/fault breaks it and testenv/load sends to it.
 //
 //	gateway ──► toxiproxy "redis" ──► redis-server
 //	        └─► toxiproxy "kubernetes" ──► kube-apiserver ──► etcd
 //
 // Verifiers read Redis and the API server directly, never through the
 // proxies and never through the gateway.
-package env
+package testenv
 
 import (
 	"context"
@@ -48,9 +50,10 @@ var Dependencies = []Dependency{Redis, Kubernetes}
 
 // Options configure an Env.
 type Options struct {
-	// AssetsDir holds kube-apiserver and etcd. Default: $KUBEBUILDER_ASSETS.
+	// AssetsDir holds kube-apiserver and etcd (Assets finds or builds
+	// them). Default: $KUBEBUILDER_ASSETS.
 	AssetsDir string
-	// CRDDir holds the CRD. Default: config/crd of the module.
+	// CRDDir holds the CRD. Default: config/crd of the repository (Root).
 	CRDDir string
 	// RedisMaxMemory is redis' maxmemory with the noeviction policy.
 	// Default: "256mb".
@@ -59,7 +62,7 @@ type Options struct {
 	Output io.Writer
 }
 
-// Env is a running chaos environment.
+// Env is a running test environment.
 type Env struct {
 	opts Options
 
@@ -116,7 +119,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	for dep, upstream := range map[Dependency]string{Redis: e.Redis.Addr(), Kubernetes: e.ControlPlane.APIServerAddr()} {
 		p := toxiproxy.NewProxy(e.toxi, string(dep), "127.0.0.1:0", upstream)
 		if err := p.Start(); err != nil {
-			return nil, fmt.Errorf("env: start %s proxy: %w", dep, err)
+			return nil, fmt.Errorf("testenv: start %s proxy: %w", dep, err)
 		}
 		e.proxies[dep] = p
 	}
@@ -132,7 +135,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 func (e *Env) warmUp(ctx context.Context) error {
 	const ns = "chaos-warmup"
 	if err := e.CreateNamespace(ctx, ns); err != nil {
-		return fmt.Errorf("env: warm up: %w", err)
+		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	rr := &v1alpha1.RemediationRequest{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "warmup"},
@@ -142,10 +145,10 @@ func (e *Env) warmUp(ctx context.Context) error {
 		},
 	}
 	if err := e.Kube.Create(ctx, rr); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("env: warm up: %w", err)
+		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	if err := e.Kube.Delete(ctx, rr); err != nil {
-		return fmt.Errorf("env: warm up: %w", err)
+		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	return nil
 }
@@ -184,7 +187,7 @@ func (e *Env) Heal(ctx context.Context) error {
 		}
 	}
 	if err := e.RDB.ConfigSet(ctx, "maxmemory", e.opts.RedisMaxMemory).Err(); err != nil {
-		errs = append(errs, fmt.Errorf("env: reset maxmemory: %w", err))
+		errs = append(errs, fmt.Errorf("testenv: reset maxmemory: %w", err))
 	}
 	if !e.APIServerUp() {
 		if err := e.ControlPlane.StartAPIServer(); err != nil {

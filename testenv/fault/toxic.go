@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 var toxicSeq atomic.Int64
@@ -15,7 +15,7 @@ var toxicSeq atomic.Int64
 // toxic adds a Toxiproxy toxic in front of dep and returns its removal.
 // stream is "upstream" (gateway → dependency) or "downstream"; toxicity is
 // the probability that a new connection gets the toxic.
-func toxic(ctx context.Context, e *env.Env, dep env.Dependency, typ, stream string, toxicity float64, attrs map[string]any) (Undo, error) {
+func toxic(ctx context.Context, e *testenv.Env, dep testenv.Dependency, typ, stream string, toxicity float64, attrs map[string]any) (Undo, error) {
 	name := fmt.Sprintf("%s_%s_%d", typ, stream, toxicSeq.Add(1))
 	b, err := json.Marshal(map[string]any{"name": name, "type": typ, "stream": stream, "toxicity": toxicity, "attributes": attrs})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // junkPrefix names the keys RedisOOM writes to fill memory; it is outside
@@ -21,10 +21,10 @@ const junkPrefix = "chaos:oom:junk:"
 // deletes still work. Undo frees the memory and restores the limit.
 type RedisOOM struct{}
 
-func (RedisOOM) String() string         { return "redis-oom" }
-func (RedisOOM) Target() env.Dependency { return env.Redis }
+func (RedisOOM) String() string             { return "redis-oom" }
+func (RedisOOM) Target() testenv.Dependency { return testenv.Redis }
 
-func (RedisOOM) Inject(ctx context.Context, e *env.Env) (Undo, error) {
+func (RedisOOM) Inject(ctx context.Context, e *testenv.Env) (Undo, error) {
 	rdb := e.RDB
 	prev, err := rdb.ConfigGet(ctx, "maxmemory").Result()
 	if err != nil {
@@ -107,6 +107,6 @@ func deleteJunk(ctx context.Context, rdb *redis.Client) error {
 }
 
 func init() {
-	Register(Spec{Name: "redis-oom", Description: "fill Redis to maxmemory (noeviction): writes refused with OOM", Targets: []env.Dependency{env.Redis},
-		Random: func(*rand.Rand, env.Dependency) Fault { return RedisOOM{} }})
+	Register(Spec{Name: "redis-oom", Description: "fill Redis to maxmemory (noeviction): writes refused with OOM", Targets: []testenv.Dependency{testenv.Redis},
+		Random: func(*rand.Rand, testenv.Dependency) Fault { return RedisOOM{} }})
 }

@@ -6,13 +6,13 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Slicer cuts replies into small packets with a delay between them, which
 // exercises partial reads in the clients' protocol parsers.
 type Slicer struct {
-	Dep   env.Dependency
+	Dep   testenv.Dependency
 	Bytes int
 	Delay time.Duration
 }
@@ -20,9 +20,9 @@ type Slicer struct {
 func (f Slicer) String() string {
 	return fmt.Sprintf("%s-slicer(%dB/%s)", f.Dep, f.Bytes, f.Delay)
 }
-func (f Slicer) Target() env.Dependency { return f.Dep }
+func (f Slicer) Target() testenv.Dependency { return f.Dep }
 
-func (f Slicer) Inject(ctx context.Context, e *env.Env) (Undo, error) {
+func (f Slicer) Inject(ctx context.Context, e *testenv.Env) (Undo, error) {
 	return toxic(ctx, e, f.Dep, "slicer", "downstream", 1, map[string]any{
 		"average_size": f.Bytes, "size_variation": f.Bytes / 2, "delay": f.Delay.Microseconds(),
 	})
@@ -30,7 +30,7 @@ func (f Slicer) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 
 func init() {
 	Register(Spec{Name: "slicer", Description: "cut replies into small delayed packets", Targets: both,
-		Random: func(r *rand.Rand, d env.Dependency) Fault {
+		Random: func(r *rand.Rand, d testenv.Dependency) Fault {
 			return Slicer{Dep: d, Bytes: 1 + r.IntN(16), Delay: time.Duration(r.IntN(2000)) * time.Microsecond}
 		}})
 }

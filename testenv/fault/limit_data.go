@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // LimitData closes a Toxicity share of connections after Bytes bytes sent
 // to the dependency: a command is cut in the middle.
 type LimitData struct {
-	Dep      env.Dependency
+	Dep      testenv.Dependency
 	Bytes    int64
 	Toxicity float64
 }
@@ -19,9 +19,9 @@ type LimitData struct {
 func (f LimitData) String() string {
 	return fmt.Sprintf("%s-limit-data(%dB,p=%.2f)", f.Dep, f.Bytes, f.Toxicity)
 }
-func (f LimitData) Target() env.Dependency { return f.Dep }
+func (f LimitData) Target() testenv.Dependency { return f.Dep }
 
-func (f LimitData) Inject(ctx context.Context, e *env.Env) (Undo, error) {
+func (f LimitData) Inject(ctx context.Context, e *testenv.Env) (Undo, error) {
 	if _, err := (Reset{Dep: f.Dep}).Inject(ctx, e); err != nil {
 		return nil, err
 	}
@@ -30,7 +30,7 @@ func (f LimitData) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 
 func init() {
 	Register(Spec{Name: "limit-data", Description: "close a share of connections after N bytes", Targets: both,
-		Random: func(r *rand.Rand, d env.Dependency) Fault {
+		Random: func(r *rand.Rand, d testenv.Dependency) Fault {
 			return LimitData{Dep: d, Bytes: int64(200 + r.IntN(4000)), Toxicity: 0.3 + 0.6*r.Float64()}
 		}})
 }

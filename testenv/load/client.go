@@ -80,19 +80,19 @@ func (c *Client) Send(ctx context.Context, baseURL string, signals []Signal) Rec
 	return c.send(ctx, baseURL, signals, 1)
 }
 
-// SendAttempt is Send for the attempt-th try of the same delivery.
-func (c *Client) SendAttempt(ctx context.Context, baseURL string, signals []Signal, attempt int) Record {
-	return c.send(ctx, baseURL, signals, attempt)
-}
+// The retry policies below are the two ways the harness's senders retry a
+// delivery that was not stored. Both stop at a 2xx or a 4xx (Alertmanager
+// never retries a 4xx), and return every attempt or the last one.
 
-// SendUntilStored retries on 5xx and transport errors, as Alertmanager
-// does, until a 2xx or attempts run out; it returns every attempt.
+// SendUntilStored retries on 5xx and transport errors until a 2xx or
+// attempts run out, backoff apart, to one gateway: a sender that insists.
+// It returns every attempt; ctx ends the waiting and the request under way.
 func (c *Client) SendUntilStored(ctx context.Context, baseURL string, signals []Signal, attempts int, backoff time.Duration) []Record {
 	var out []Record
 	for i := 1; i <= attempts; i++ {
 		r := c.send(ctx, baseURL, signals, i)
 		out = append(out, r)
-		if r.Acknowledged() || (r.Status >= 400 && r.Status < 500) {
+		if final(r) {
 			break
 		}
 		select {
@@ -103,6 +103,32 @@ func (c *Client) SendUntilStored(ctx context.Context, baseURL string, signals []
 	}
 	return out
 }
+
+// SendBackoff sends signals as Alertmanager does: after a 5xx or no answer
+// it tries the next of baseURLs (starting after the first-th) after a
+// backoff doubling from 100 ms to 2 s, until a 2xx or 4xx, until attempts
+// are spent, or until the next try would start after until (zero: no
+// limit) or ctx ends. It returns the last answer; ctx ends the waiting,
+// never a request under way.
+func (c *Client) SendBackoff(ctx context.Context, baseURLs []string, first int, signals []Signal, attempts int, until time.Time) Record {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		r := c.send(context.WithoutCancel(ctx), baseURLs[(first+attempt)%len(baseURLs)], signals, attempt)
+		next := time.Now().Add(backoff)
+		if final(r) || attempt >= attempts || (!until.IsZero() && next.After(until)) {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			return r
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// final reports whether a sender stops retrying after r.
+func final(r Record) bool { return r.Acknowledged() || (r.Status >= 400 && r.Status < 500) }
 
 func (c *Client) send(ctx context.Context, baseURL string, signals []Signal, attempt int) Record {
 	r := Record{Seq: int(c.seq.Add(1)), Gateway: baseURL, Signals: signals, Attempt: attempt}

@@ -5,18 +5,18 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Blackhole accepts connections and silently drops every byte both ways
 // (Toxiproxy's timeout toxic with no timeout), as a partition does: the
 // gateway sees no error, only silence, until its own timeouts fire.
-type Blackhole struct{ Dep env.Dependency }
+type Blackhole struct{ Dep testenv.Dependency }
 
-func (f Blackhole) String() string         { return fmt.Sprintf("%s-blackhole", f.Dep) }
-func (f Blackhole) Target() env.Dependency { return f.Dep }
+func (f Blackhole) String() string             { return fmt.Sprintf("%s-blackhole", f.Dep) }
+func (f Blackhole) Target() testenv.Dependency { return f.Dep }
 
-func (f Blackhole) Inject(ctx context.Context, e *env.Env) (Undo, error) {
+func (f Blackhole) Inject(ctx context.Context, e *testenv.Env) (Undo, error) {
 	up, err := toxic(ctx, e, f.Dep, "timeout", "upstream", 1, map[string]any{"timeout": 0})
 	if err != nil {
 		return nil, err
@@ -31,5 +31,5 @@ func (f Blackhole) Inject(ctx context.Context, e *env.Env) (Undo, error) {
 
 func init() {
 	Register(Spec{Name: "blackhole", Description: "drop every byte silently (partition)", Targets: both,
-		Random: func(_ *rand.Rand, d env.Dependency) Fault { return Blackhole{Dep: d} }})
+		Random: func(_ *rand.Rand, d testenv.Dependency) Fault { return Blackhole{Dep: d} }})
 }

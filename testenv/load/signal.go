@@ -1,6 +1,7 @@
 // Package load drives gateways with Alertmanager webhooks and records what
 // was sent and how each request was answered, so that checkers can compare
-// the answers with the state of Redis and of the API server.
+// the answers with the state of Redis and of the API server. Its Client
+// also holds the senders' retry policies.
 package load
 
 import (
@@ -22,7 +23,8 @@ type Signal struct {
 	StartsAt  time.Time `json:"startsAt"`
 }
 
-// Key identifies the signal.
+// Key identifies the signal: the one way a signal is named, by the checks,
+// their violations and random mode's history alike.
 func (s Signal) Key() string { return s.Namespace + "/" + s.Pod + "/" + s.Name }
 
 // Pods makes n signals with distinct pods.

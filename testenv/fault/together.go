@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Together injects several faults at the same moment and undoes them
@@ -20,9 +20,9 @@ func (f Together) String() string {
 }
 
 // Target is the first fault's target.
-func (f Together) Target() env.Dependency { return f[0].Target() }
+func (f Together) Target() testenv.Dependency { return f[0].Target() }
 
-func (f Together) Inject(ctx context.Context, e *env.Env) (Undo, error) {
+func (f Together) Inject(ctx context.Context, e *testenv.Env) (Undo, error) {
 	var undos []Undo
 	for _, x := range f {
 		u, err := x.Inject(ctx, e)

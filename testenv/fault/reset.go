@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/alertgate/gateway/chaos/env"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Reset closes every existing connection once; new ones work.
-type Reset struct{ Dep env.Dependency }
+type Reset struct{ Dep testenv.Dependency }
 
-func (f Reset) String() string         { return fmt.Sprintf("%s-reset", f.Dep) }
-func (f Reset) Target() env.Dependency { return f.Dep }
+func (f Reset) String() string             { return fmt.Sprintf("%s-reset", f.Dep) }
+func (f Reset) Target() testenv.Dependency { return f.Dep }
 
-func (f Reset) Inject(_ context.Context, e *env.Env) (Undo, error) {
+func (f Reset) Inject(_ context.Context, e *testenv.Env) (Undo, error) {
 	p := e.Proxy(f.Dep)
 	p.Stop()
 	if err := p.Start(); err != nil {
@@ -25,5 +25,5 @@ func (f Reset) Inject(_ context.Context, e *env.Env) (Undo, error) {
 
 func init() {
 	Register(Spec{Name: "reset", Description: "close every existing connection once", Targets: both,
-		Random: func(_ *rand.Rand, d env.Dependency) Fault { return Reset{Dep: d} }})
+		Random: func(_ *rand.Rand, d testenv.Dependency) Fault { return Reset{Dep: d} }})
 }
