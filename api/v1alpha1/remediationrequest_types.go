@@ -136,7 +136,7 @@ type Resolution struct {
 }
 
 // RemediationRequestStatus is maintained by the gateway (deduplication,
-// resolution) and by remediation controllers (phase).
+// members, resolution) and by remediation controllers (phase, conditions).
 type RemediationRequestStatus struct {
 	// +optional
 	Phase Phase `json:"phase,omitempty"`
@@ -150,6 +150,12 @@ type RemediationRequestStatus struct {
 	// Resolution is set while every member is resolved.
 	// +optional
 	Resolution *Resolution `json:"resolution,omitempty"`
+	// Conditions are written by remediation controllers; the gateway never
+	// changes them.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // RemediationRequest asks remediation controllers to act on one signal.
