@@ -114,8 +114,11 @@ type ResourceEvent struct {
 	// At is when the watch delivered it.
 	At time.Time `json:"at"`
 	// Type is ADDED, MODIFIED or DELETED.
-	Type            string `json:"type"`
-	Name            string `json:"name"`
+	Type string `json:"type"`
+	Name string `json:"name"`
+	// UID tells apart two objects of one name: a deleted episode's name is
+	// taken again by the next one.
+	UID             string `json:"uid"`
 	ResourceVersion string `json:"resourceVersion"`
 	Fingerprint     string `json:"fingerprint"`
 	Episode         int64  `json:"episode"`
@@ -155,6 +158,7 @@ type Final struct {
 // FinalResource is a resource as it was at the end.
 type FinalResource struct {
 	Name        string `json:"name"`
+	UID         string `json:"uid"`
 	Fingerprint string `json:"fingerprint"`
 	Episode     int64  `json:"episode"`
 	Key         string `json:"key"`
