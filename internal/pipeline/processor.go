@@ -262,8 +262,8 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 		}
 		name := p.creator.Name(g.fp(), g.seq)
 		for k, i := range g.indexes {
-			o := Outcome{Fingerprint: g.fp(), Namespace: ns, Name: name, Status: StatusDuplicate, OccurrenceCount: g.count,
-				Warnings: req.Signals[i].Warnings}
+			o := Outcome{Index: req.Signals[i].Index, Fingerprint: g.fp(), Namespace: ns, Name: name, Status: StatusDuplicate,
+				OccurrenceCount: g.count, Warnings: req.Signals[i].Warnings}
 			// Repeats of a fingerprint inside one batch are duplicates of
 			// its first occurrence.
 			if g.created && k == 0 {
@@ -341,7 +341,7 @@ func rejected(err error) bool {
 // reject records that signal i of req could not be stored.
 func (r *Result) reject(req *Request, i int, err error) {
 	s := &req.Signals[i]
-	r.Outcomes[i] = Outcome{Fingerprint: s.Fingerprint, Status: StatusRejected, Warnings: s.Warnings}
+	r.Outcomes[i] = Outcome{Index: s.Index, Fingerprint: s.Fingerprint, Status: StatusRejected, Warnings: s.Warnings}
 	field := ""
 	if req.Source == SourcePrometheus {
 		field = fmt.Sprintf("alerts[%d]", s.Index)
@@ -535,7 +535,7 @@ func (p *Processor) processResolved(ctx context.Context, req *Request, idx []int
 			continue
 		}
 		for _, i := range g.indexes {
-			o := Outcome{Fingerprint: g.fp(), Status: StatusResolved, Warnings: req.Signals[i].Warnings}
+			o := Outcome{Index: req.Signals[i].Index, Fingerprint: g.fp(), Status: StatusResolved, Warnings: req.Signals[i].Warnings}
 			if g.seq > 0 {
 				o.Namespace, o.Name = ns, p.creator.Name(g.fp(), g.seq)
 			}

@@ -134,6 +134,8 @@ const (
 
 // Outcome is the answer for one signal.
 type Outcome struct {
+	// Index is the signal's position in its payload (alerts[i]).
+	Index           int    `json:"index"`
 	Fingerprint     string `json:"fingerprint"`
 	Namespace       string `json:"namespace,omitempty"`
 	Name            string `json:"name,omitempty"`

@@ -1,0 +1,169 @@
+package model
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/internal/pipeline"
+	"github.com/alertgate/gateway/testenv/history"
+	"github.com/alertgate/gateway/testenv/load"
+)
+
+// Each rule of the model holds on a healthy history and reports the one
+// thing broken in a damaged copy.
+
+const fp = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+var (
+	t0  = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	sig = load.Signal{Name: "KubePodCrashLooping", Namespace: "ns", Pod: "api-0"}
+	e1  = v1alpha1.EpisodeName(fp, 1)
+	e2  = v1alpha1.EpisodeName(fp, 2)
+)
+
+func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+func request(seq int, start float64, status int, name, outcome string) load.Record {
+	return load.Record{Seq: seq, Gateway: "gw-0", Start: at(start), Duration: 20 * time.Millisecond, Status: status, Signals: []load.Signal{sig},
+		Outcomes: []pipeline.Outcome{{Index: 0, Fingerprint: fp, Name: name, Status: pipeline.Status(outcome)}}}
+}
+
+func event(typ string, s float64, name, uid string, seq int64, phase string) history.ResourceEvent {
+	return history.ResourceEvent{At: at(s), Type: typ, Name: name, UID: uid, Fingerprint: fp, Episode: seq, Key: sig.Key(), Phase: phase}
+}
+
+// healthy: an episode opened, attached to, completed by a controller; the
+// next occurrence opens the next episode; Redis names it.
+func healthy() *history.History {
+	return &history.History{
+		Terminal: []string{"Completed", "Failed"}, Start: t0, End: at(20),
+		Requests: []load.Record{
+			request(1, 0, 201, e1, "created"),
+			request(2, 1, 202, e1, "duplicate"),
+			request(3, 8, 201, e2, "created"),
+		},
+		Resources: []history.ResourceEvent{
+			event("ADDED", 0.01, e1, "u1", 1, ""),
+			event("MODIFIED", 0.5, e1, "u1", 1, "Pending"),
+			event("MODIFIED", 5.01, e1, "u1", 1, "Completed"),
+			event("ADDED", 8.01, e2, "u2", 2, ""),
+		},
+		Actions: []history.Action{{Seq: 1, At: at(5), Kind: history.ActPhase, Phase: "Completed", Resource: e1, Fingerprint: fp, Episode: 1}},
+		Records: []history.RecordSnapshot{{At: at(9), Fingerprint: fp, State: "c", Seq: 2, Written: at(8)}},
+	}
+}
+
+func only(t *testing.T, h *history.History, invariant, detail string) {
+	t.Helper()
+	vs := Check(h, Options{}).Violations
+	if len(vs) != 1 || vs[0].Invariant != invariant || !strings.Contains(vs[0].Detail, detail) {
+		t.Fatalf("want one %s violation mentioning %q, got %v", invariant, detail, vs)
+	}
+}
+
+func TestHealthyHistoryHolds(t *testing.T) {
+	r := Check(healthy(), Options{})
+	if len(r.Violations) != 0 {
+		t.Fatal(r.Violations)
+	}
+	if s := r.Stats; s.Episodes != 2 || s.Ended != 1 || s.Occurrences != 3 || s.Actions != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestOneOpenCatchesAnEpisodeOpenedWhileAnotherIsOpen(t *testing.T) {
+	h := healthy()
+	h.Resources = append(h.Resources[:2], h.Resources[3]) // the completion never happened
+	h.Actions = nil
+	h.Records = nil
+	vs := Check(h, Options{}).Violations
+	// Both by fingerprint and by signal identity, one report each pair.
+	if len(vs) == 0 || vs[0].Invariant != OneOpen || !strings.Contains(vs[0].Detail, "while "+e1+" was open") {
+		t.Fatalf("got %v", vs)
+	}
+	// Request 3 attached to nothing wrong; only M1 is broken.
+	for _, v := range vs {
+		if v.Invariant != OneOpen {
+			t.Errorf("unexpected %v", v)
+		}
+	}
+}
+
+func TestAttachedCatchesAnAcknowledgementOfNothing(t *testing.T) {
+	h := healthy()
+	h.Requests[1].Outcomes[0].Name = v1alpha1.EpisodeName(fp, 9)
+	only(t, h, Attached, "which existed never")
+	// Created only long after the answer: acknowledged before stored.
+	h = healthy()
+	h.Resources[3].At = at(12)
+	only(t, h, Attached, "which existed only at")
+	// No name at all.
+	h = healthy()
+	h.Requests[0].Outcomes[0].Name = ""
+	only(t, h, Attached, "without naming an episode")
+}
+
+func TestNoAbsorbCatchesAnOccurrenceAttachedToAnEndedEpisode(t *testing.T) {
+	h := healthy()
+	h.Requests[2] = request(3, 8, 202, e1, "duplicate") // into the completed episode
+	h.Resources = h.Resources[:3]
+	h.Records = nil
+	only(t, h, NoAbsorb, "which ended (phase Completed)")
+	v := Check(h, Options{}).Violations[0]
+	if len(v.Actions) != 1 || v.Actions[0] != 1 || len(v.Requests) == 0 {
+		t.Errorf("the violation names requests %v and actions %v, want the request and the completion", v.Requests, v.Actions)
+	}
+	// Within the bound of the end: allowed.
+	h.Requests[2].Start = at(6.5)
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("within the bound: %v", vs)
+	}
+	// The API was unreachable for the gateway from 4 s to 7.5 s: it could
+	// not know before 7.5 s, so 8 s is within the bound.
+	h.Requests[2].Start = at(8)
+	h.Faults = []history.Fault{{Name: "kubernetes-down", Blinds: []string{history.BlindKubernetes}, Inject: at(4), Heal: at(7.5)}}
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("the gateway was blind until 7.5 s: %v", vs)
+	}
+	// A pause of another gateway does not excuse this one.
+	h.Faults = []history.Fault{{Name: "gateway-pause", Blinds: []string{history.BlindGateway}, Gateways: []string{"gw-1"}, Inject: at(4), Heal: at(7.5)}}
+	only(t, h, NoAbsorb, "which ended")
+}
+
+func TestRecordsOpenCatchesARecordOfAnEndedEpisode(t *testing.T) {
+	h := healthy()
+	h.Records = append(h.Records, history.RecordSnapshot{At: at(9), Fingerprint: fp, State: "c", Seq: 1, Written: at(1)})
+	only(t, h, RecordsOpen, "names "+e1+", which ended")
+	// Rewritten by a late commit at 8.5 s: it has until 8.5+1+2 s.
+	h.Records[1].Written = at(8.5)
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("a record rewritten after the end, read within the bound: %v", vs)
+	}
+	h = healthy()
+	h.Final.Records = []history.RecordSnapshot{{At: at(19), Fingerprint: fp, State: "c", Seq: 7, Written: at(2)}}
+	only(t, h, RecordsOpen, "which never existed")
+	// A reservation names an episode being opened: not checked here.
+	h.Final.Records[0].State = "r"
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("a reservation: %v", vs)
+	}
+}
+
+// A name taken again after a deletion is another episode: the first
+// one's end does not make the second one's acknowledgements stale.
+func TestANameTakenAgainIsAnotherEpisode(t *testing.T) {
+	h := &history.History{Start: t0, End: at(20),
+		Requests: []load.Record{request(1, 0, 201, e1, "created"), request(2, 8, 201, e1, "created"), request(3, 9, 202, e1, "duplicate")},
+		Resources: []history.ResourceEvent{
+			event("ADDED", 0.01, e1, "u1", 1, ""),
+			event("DELETED", 5.01, e1, "u1", 1, ""),
+			event("ADDED", 8.01, e1, "u3", 1, ""),
+		},
+		Actions: []history.Action{{Seq: 1, At: at(5), Kind: history.ActDelete, Resource: e1, Fingerprint: fp, Episode: 1}},
+	}
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
+}
