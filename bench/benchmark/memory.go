@@ -10,12 +10,16 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/procstat"
 	"github.com/alertgate/gateway/bench/traffic"
 	"github.com/alertgate/gateway/internal/breaker"
+	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/internal/dedup"
 	"github.com/alertgate/gateway/internal/ingest"
 	"github.com/alertgate/gateway/internal/pipeline"
@@ -23,36 +27,25 @@ import (
 )
 
 func init() {
-	Register(Benchmark{Name: "memory", Description: "Redis bytes per fingerprint; gateway RSS at 1k and 100k active fingerprints", Run: memory})
+	Register(Benchmark{Name: "memory", Description: "Redis bytes per fingerprint; the episode cache's cost per resource and the gateway's RSS with 1k and 100k episodes", Run: memory})
 	Register(Benchmark{Name: "soak", Description: "5 minutes at a steady rate: gateway RSS over time (flat, no growth)", Run: soak})
 }
 
-// seed commits the gateway's fingerprints of every pool alert in Redis, as
-// the gateway would have after creating their resources, without creating
-// them: 100k creates would take this machine many minutes and the
-// resources are not what is measured.
-func seed(ctx context.Context, h *Harness, gen *traffic.Generator, prefix string) error {
+// seed opens episode 1 of the gateway's fingerprint of every pool alert:
+// its RemediationRequest, created directly in the API server (create.Build
+// of the signal the gateway's reader makes from the very webhook later
+// sent, 32 creates at a time), and its committed record in Redis. A fresh
+// gateway then lists them all into its episode cache, which is what is
+// measured, and the duplicates attach without an API call.
+func seed(ctx context.Context, h *Harness, gen *traffic.Generator, ns, prefix string) (time.Duration, error) {
+	start := time.Now()
 	st, err := dedup.New(h.Env.RDB, dedup.Options{KeyPrefix: prefix, Breaker: breaker.New(breaker.Options{Failures: 1 << 20})})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rd := ingest.New(ingest.Options{})
 	now := time.Now()
-	var claims []pipeline.Claim
-	var settle []pipeline.Settlement
-	flush := func() error {
-		if len(claims) == 0 {
-			return nil
-		}
-		if _, err := st.Claim(ctx, "seed", now, claims); err != nil {
-			return err
-		}
-		if err := st.Settle(ctx, "seed", now, settle); err != nil {
-			return err
-		}
-		claims, settle = claims[:0], settle[:0]
-		return nil
-	}
+	var sigs []pipeline.Signal
 	for _, r := range gen.PoolRequests(100) {
 		hr := httptest.NewRequest(http.MethodPost, r.Path, bytes.NewReader(r.Body))
 		hr.Header.Set("Content-Type", "application/json")
@@ -62,38 +55,90 @@ func seed(ctx context.Context, h *Harness, gen *traffic.Generator, prefix string
 		}
 		pr, err := read(httptest.NewRecorder(), hr, now)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		for i := range pr.Signals {
-			s := &pr.Signals[i]
-			claims = append(claims, pipeline.Claim{Fingerprint: s.Fingerprint, Increment: 1, View: pipeline.EpisodeView{Next: 1}})
-			settle = append(settle, pipeline.Settlement{Fingerprint: s.Fingerprint, Seq: 1, Commit: true, Count: 1})
-		}
-		if len(claims) >= 1000 {
-			if err := flush(); err != nil {
-				return err
+		sigs = append(sigs, pr.Signals...)
+	}
+	work := make(chan *pipeline.Signal)
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				var members []pipeline.Member
+				if m, ok := pipeline.MemberOf(s); ok {
+					members = append(members, m)
+				}
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				err := h.Env.Kube.Create(cctx, create.Build(s, ns, 1, members))
+				cancel()
+				if err != nil && !apierrors.IsAlreadyExists(err) {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
 			}
+		}()
+	}
+	seen := map[string]bool{}
+	var claims []pipeline.Claim
+	var settle []pipeline.Settlement
+	for i := range sigs {
+		s := &sigs[i]
+		if seen[s.Fingerprint] {
+			continue
+		}
+		seen[s.Fingerprint] = true
+		select {
+		case work <- s:
+		case err := <-errs:
+			close(work)
+			wg.Wait()
+			return 0, err
+		}
+		claims = append(claims, pipeline.Claim{Fingerprint: s.Fingerprint, Increment: 1, View: pipeline.EpisodeView{Next: 1}})
+		settle = append(settle, pipeline.Settlement{Fingerprint: s.Fingerprint, Seq: 1, Commit: true, Count: 1})
+		if len(claims) >= 1000 || i == len(sigs)-1 {
+			if _, err := st.Claim(ctx, "seed", now, claims); err != nil {
+				return 0, err
+			}
+			if err := st.Settle(ctx, "seed", now, settle); err != nil {
+				return 0, err
+			}
+			claims, settle = claims[:0], settle[:0]
 		}
 	}
-	return flush()
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+	}
+	return time.Since(start), nil
 }
 
-// memory seeds N committed fingerprints, starts a fresh gateway and sends
-// duplicates spread over all N for a while, then reads the gateway's RSS.
+// memory opens N episodes, starts a fresh gateway, measures what its
+// episode cache of N resources costs, then sends duplicates spread over all
+// N for a while and reads the gateway's RSS.
 func memory(ctx context.Context, h *Harness) (*Result, error) {
-	ns, err := h.namespace(ctx, "memory")
-	if err != nil {
-		return nil, err
-	}
 	sizes := []int{1000, 100000}
 	d := 30 * time.Second
 	if h.Quick {
 		sizes, d = []int{1000, 10000}, 3*time.Second
 	}
 	res := &Result{Name: "memory", Figures: map[string]float64{}}
-	rows := []string{"| active fingerprints | Redis used_memory growth per fingerprint | MEMORY USAGE of one key | gateway RSS idle | gateway peak RSS under load | gateway RSS at end | requests | signals/s |",
-		"|---|---|---|---|---|---|---|---|"}
+	rows := []string{"| episodes | Redis used_memory growth per fingerprint | MEMORY USAGE of one key | gateway ready after | episode cache | Go heap in use, idle | gateway RSS idle | gateway peak RSS under load | gateway RSS at end | requests | signals/s |",
+		"|---|---|---|---|---|---|---|---|---|---|---|"}
+	heaps := map[int]float64{}
 	for _, n := range sizes {
+		ns, err := h.namespace(ctx, fmt.Sprintf("memory-%d", n))
+		if err != nil {
+			return nil, err
+		}
 		gen, err := traffic.New(traffic.Options{RunID: fmt.Sprintf("%s-mem%d", h.RunID, n), Seed: 5, Pool: n})
 		if err != nil {
 			return nil, err
@@ -103,7 +148,8 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := seed(ctx, h, gen, prefix); err != nil {
+		took, err := seed(ctx, h, gen, ns, prefix)
+		if err != nil {
 			return nil, err
 		}
 		after, err := fault.UsedMemory(ctx, h.Env.RDB)
@@ -119,16 +165,20 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 			return nil, err
 		}
 		per := float64(after-before) / float64(len(keys))
-		h.logf("%d fingerprints seeded (%d keys): used_memory +%d B (%.0f B each), MEMORY USAGE %d B", n, len(keys), after-before, per, usage)
+		h.logf("%d episodes opened in %s (%d keys): used_memory +%d B (%.0f B each), MEMORY USAGE %d B", n, took.Round(time.Second), len(keys), after-before, per, usage)
+		started := time.Now()
 		gw, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "gateway", direct: true})
 		if err != nil {
 			return nil, err
 		}
-		time.Sleep(time.Second)
+		ready := time.Since(started)
+		time.Sleep(2 * time.Second)
 		idle, _ := procstat.Read(gw.PID())
+		rt := readRuntime(ctx, gw.URL)
+		heaps[n] = rt.heap
 		h.settle(ctx)
 		before2 := gen.Stats().Signals
-		r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("duplicates over %d fingerprints", n), Targeter: gen.Targeter([]string{gw.URL}),
+		r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("duplicates over %d episodes", n), Targeter: gen.Targeter([]string{gw.URL}),
 			Connections: DuplicateConnections, Duration: d, Watch: h.watch(map[int]string{gw.PID(): "gateway"})})
 		if err != nil {
 			_ = gw.Stop()
@@ -137,23 +187,54 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 		sigs := float64(gen.Stats().Signals-before2) / r.Seconds
 		p := proc(r, "gateway")
 		_ = gw.Stop()
-		rows = append(rows, fmt.Sprintf("| %d | %.0f B | %d B | %s | %s | %s | %d (%v) | %.0f |", len(keys), per, usage,
-			procstat.MiB(idle.RSS), procstat.MiB(p.PeakRSS), procstat.MiB(p.EndRSS), r.Requests, r.Codes, sigs))
+		rows = append(rows, fmt.Sprintf("| %d | %.0f B | %d B | %s | %.0f | %.1f MiB | %s | %s | %s | %d (%v) | %.0f |", len(keys), per, usage,
+			ready.Round(10*time.Millisecond), rt.cached, rt.heap/(1<<20), procstat.MiB(idle.RSS), procstat.MiB(p.PeakRSS), procstat.MiB(p.EndRSS), r.Requests, r.Codes, sigs))
+		res.Figures[fmt.Sprintf("rss_idle_mib_%d", n)] = float64(idle.RSS) / (1 << 20)
 		res.Figures[fmt.Sprintf("rss_peak_mib_%d", n)] = float64(p.PeakRSS) / (1 << 20)
+		res.Figures[fmt.Sprintf("heap_idle_mib_%d", n)] = rt.heap / (1 << 20)
+		res.Figures[fmt.Sprintf("ready_s_%d", n)] = ready.Seconds()
 		res.Figures[fmt.Sprintf("redis_bytes_per_fp_%d", n)] = per
 		res.Figures[fmt.Sprintf("memory_usage_key_%d", n)] = float64(usage)
 		res.Attacks = append(res.Attacks, r)
 	}
-	res.Summary = fmt.Sprintf("Gateway peak RSS: **%.1f MiB** at %d active fingerprints, **%.1f MiB** at %d. Redis: **%.0f B** per fingerprint (MEMORY USAGE of one key; `TestMemoryPerFingerprint` in internal/dedup measures 184 B), %.0f B of used_memory growth per fingerprint at %d.",
-		res.Figures[fmt.Sprintf("rss_peak_mib_%d", sizes[0])], sizes[0], res.Figures[fmt.Sprintf("rss_peak_mib_%d", sizes[1])], sizes[1],
-		res.Figures[fmt.Sprintf("memory_usage_key_%d", sizes[1])], res.Figures[fmt.Sprintf("redis_bytes_per_fp_%d", sizes[1])], sizes[1])
+	small, large := sizes[0], sizes[1]
+	perResource := (heaps[large] - heaps[small]) / float64(large-small)
+	res.Figures["cache_bytes_per_resource"] = perResource
+	res.Summary = fmt.Sprintf("Episode cache: **%.0f B of Go heap per resource** (heap in use %.1f MiB idle with %d episodes, %.1f MiB with %d); the gateway was ready %.1f s after its start with %d. "+
+		"Gateway RSS idle %.1f / %.1f MiB, peak under load %.1f / %.1f MiB. Redis: **%.0f B** per fingerprint (MEMORY USAGE of one key), %.0f B of used_memory growth per fingerprint at %d.",
+		perResource, heaps[small]/(1<<20), small, heaps[large]/(1<<20), large, res.Figures[fmt.Sprintf("ready_s_%d", large)], large,
+		res.Figures[fmt.Sprintf("rss_idle_mib_%d", small)], res.Figures[fmt.Sprintf("rss_idle_mib_%d", large)],
+		res.Figures[fmt.Sprintf("rss_peak_mib_%d", small)], res.Figures[fmt.Sprintf("rss_peak_mib_%d", large)],
+		res.Figures[fmt.Sprintf("memory_usage_key_%d", large)], res.Figures[fmt.Sprintf("redis_bytes_per_fp_%d", large)], large)
 	res.Tables = []string{strings.Join(rows, "\n")}
 	res.Notes = []string{
-		"The fingerprints are committed in Redis by the gateway's own store (dedup.Store.Claim then Settle with commit), computed by the gateway's reader from the very webhooks later sent; their resources are not created (the status projection then finds no resource: a GET answered 404 per fingerprint per second).",
+		"Each fingerprint's episode 1 is created directly in the API server (create.Build of the signal the gateway's reader makes from the very webhook later sent) and committed in Redis by the gateway's own store; a fresh gateway process then lists them (500 a page) into its episode cache before it is ready.",
+		"The cost per resource is the difference of the Go heap in use (go_memstats_heap_inuse_bytes of the gateway's /metrics, 2 s after it is ready) between the two sizes, divided by the difference of their sizes.",
 		fmt.Sprintf("A fresh gateway per size; %s closed loop with %d connections of duplicates spread uniformly over all the fingerprints; peak RSS is VmHWM reset at the start of the attack.", d, DuplicateConnections),
 		"used_memory growth includes the main and expires dictionaries' entries and their growth slack (the dictionaries double in size).",
 	}
 	return res, nil
+}
+
+// readRuntime reads the Go heap in use and the episode cache's size from
+// the gateway's /metrics.
+func readRuntime(ctx context.Context, base string) (rt struct{ heap, cached float64 }) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return rt
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
+			rt.heap, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+		if v, ok := strings.CutPrefix(l, "alertgate_episode_cache_resources "); ok {
+			rt.cached, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return rt
 }
 
 // soak runs a steady rate for 5 minutes and follows the gateway's RSS.

@@ -55,18 +55,29 @@ func run(kubeconfig, ns, out string) error {
 		return enc.Encode(l.Items)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSIGNAL\tSEVERITY\tTARGET\tCOUNT\tPHASE\tRESOLVED\tAGE")
+	fmt.Fprintln(w, "NAME\tSIGNAL\tSEVERITY\tTARGET\tEPISODE\tSTATE\tCOUNT\tPHASE\tMEMBERS\tRESOLVED\tAGE")
+	terminal := v1alpha1.NewPhaseSet(nil)
 	for _, r := range l.Items {
-		count, resolved := "", ""
+		count, resolved, state := "", "", "open"
 		if d := r.Status.Deduplication; d != nil {
 			count = fmt.Sprint(d.OccurrenceCount)
 		}
 		if res := r.Status.Resolution; res != nil {
 			resolved = res.ResolvedAt.UTC().Format(time.RFC3339)
 		}
+		if !terminal.Open(&r) {
+			state = "ended"
+		}
+		firing := 0
+		ms := r.Members()
+		for i := range ms {
+			if !ms[i].Resolved() {
+				firing++
+			}
+		}
 		t := r.Spec.TargetResource
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\n", r.Name, r.Spec.SignalName, r.Spec.Severity, t.Kind, t.Name,
-			count, r.Status.Phase, resolved, time.Since(r.CreationTimestamp.Time).Round(time.Second))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s/%s\t%d\t%s\t%s\t%s\t%d/%d firing\t%s\t%s\n", r.Name, r.Spec.SignalName, r.Spec.Severity, t.Kind, t.Name,
+			r.Spec.Episode, state, count, r.Status.Phase, firing, len(ms), resolved, time.Since(r.CreationTimestamp.Time).Round(time.Second))
 	}
 	return w.Flush()
 }

@@ -475,7 +475,7 @@ func TestChartRBACLeastPrivilege(t *testing.T) {
 			r := c.render(t)
 			role := typed[rbacv1.Role](t, r.one(t, "Role", releaseName))
 			want := []rbacv1.PolicyRule{
-				{APIGroups: []string{"remediation.alertgate.io"}, Resources: []string{"remediationrequests"}, Verbs: []string{"create", "get", "list"}},
+				{APIGroups: []string{"remediation.alertgate.io"}, Resources: []string{"remediationrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
 				{APIGroups: []string{"remediation.alertgate.io"}, Resources: []string{"remediationrequests/status"}, Verbs: []string{"get", "update", "patch"}},
 			}
 			if !equalJSON(t, role.Rules, want) {

@@ -254,6 +254,15 @@ func Flags() []Flag {
 	return out
 }
 
+// TableRow is a flag's row in the README's configuration table.
+func TableRow(f Flag) string {
+	def := f.Default
+	if def == "" {
+		def = "–"
+	}
+	return fmt.Sprintf("| `--%s` | `%s` | `%s` | %s |", f.Name, f.Env, def, f.Usage)
+}
+
 // EnvName is the environment variable of a flag: ALERTGATE_ + upper case,
 // dashes as underscores.
 func EnvName(flagName string) string {

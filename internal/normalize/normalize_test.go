@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/template"
 	corev1 "k8s.io/api/core/v1"
@@ -147,5 +148,51 @@ func TestSeverity(t *testing.T) {
 		if got := Severity(in); got != want {
 			t.Errorf("Severity(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Two alerts of one fingerprint (two containers of a pod, a warning and a
+// critical) are different members; the same label set is one member
+// whatever its order or times.
+func TestMemberID(t *testing.T) {
+	a := map[string]string{"alertname": "KubePodCrashLooping", "namespace": "ns", "pod": "p", "container": "app"}
+	b := map[string]string{"container": "app", "pod": "p", "namespace": "ns", "alertname": "KubePodCrashLooping"}
+	c := map[string]string{"alertname": "KubePodCrashLooping", "namespace": "ns", "pod": "p", "container": "sidecar"}
+	if MemberID(a) != MemberID(b) || len(MemberID(a)) != 16 {
+		t.Errorf("member of one label set: %s %s", MemberID(a), MemberID(b))
+	}
+	if MemberID(a) == MemberID(c) {
+		t.Error("two containers are one member")
+	}
+	// Framed: a label "ab"="c" is not "a"="bc".
+	if MemberID(map[string]string{"ab": "c"}) == MemberID(map[string]string{"a": "bc"}) {
+		t.Error("label framing is ambiguous")
+	}
+}
+
+// A name the API cannot hold is shortened the same way every time, to at
+// most 253 characters, and keeps its fingerprint.
+func TestShortName(t *testing.T) {
+	long := strings.Repeat("é", 300)
+	s1, short := shortName(long)
+	s2, _ := shortName(long)
+	if !short || s1 != s2 || utf8.RuneCountInString(s1) != 253 || !utf8.ValidString(s1) {
+		t.Fatalf("shortened to %d characters (%v), deterministic %v", utf8.RuneCountInString(s1), short, s1 == s2)
+	}
+	if other, _ := shortName(long + "x"); other == s1 {
+		t.Error("two long names shortened alike")
+	}
+	if s, short := shortName("KubePodCrashLooping"); short || s != "KubePodCrashLooping" {
+		t.Errorf("a short name changed: %q", s)
+	}
+	a := &template.Alert{Status: "firing", Labels: template.KV{"alertname": long, "namespace": "ns", "pod": "p"}}
+	sig := Alert(a, nil, time.Unix(1_795_000_000, 0), Limits{})
+	if sig.Name != s1 || len(sig.Warnings) != 1 {
+		t.Errorf("signal name %d characters, warnings %v", utf8.RuneCountInString(sig.Name), sig.Warnings)
+	}
+	full := sig
+	full.Name = long
+	if Fingerprint(&full) != sig.Fingerprint {
+		t.Error("the fingerprint is not the full name's")
 	}
 }
