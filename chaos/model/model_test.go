@@ -167,3 +167,16 @@ func TestANameTakenAgainIsAnotherEpisode(t *testing.T) {
 		t.Fatal(vs)
 	}
 }
+
+func TestPictureNamesTheViolations(t *testing.T) {
+	h := healthy()
+	h.Requests[2] = request(3, 8, 202, e1, "duplicate")
+	h.Resources = h.Resources[:3]
+	r := Check(h, Options{})
+	page := string(Picture(h, r))
+	for _, want := range []string{"<svg", "1 violations", "M3 ended episodes absorb nothing", "action 1 phase Completed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the picture lacks %q", want)
+		}
+	}
+}
