@@ -11,8 +11,9 @@ import "github.com/redis/go-redis/v9"
 //	n  occurrence count of the episode
 //	f  first seen, unix seconds (the gateway's clock)
 //	l  last seen, unix seconds (the gateway's clock)
-//	w  when the record was last written, unix seconds (Redis' own clock):
-//	   the verifiers bound a stale record from it
+//	w  when the record was last created or replaced, unix seconds (Redis'
+//	   own clock): the verifiers bound a stale record from it; counting an
+//	   occurrence into it does not change it
 //
 // A reservation lives for the lease; a committed record for the dedup
 // window after its last occurrence. Each script's first write is one that
@@ -41,7 +42,6 @@ end
 if open > 0 and q == open and (st == 'c' or st == 'r') then
   local n = redis.call('HINCRBY', k, 'n', inc)
   redis.call('HSET', k, 'l', ARGV[2])
-  written()
   if st == 'c' then
     redis.call('PEXPIRE', k, ARGV[4])
   end
@@ -52,7 +52,6 @@ if st == 'r' and tok ~= ARGV[1] and q >= nxt then
     return {4, 0, 0, 0}
   end
   local n = redis.call('HINCRBY', k, 'n', inc)
-  written()
   return {2, q, n, tonumber(v[5]) or 0}
 end
 if st == 'c' and q >= nxt and not auth then
