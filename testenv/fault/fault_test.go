@@ -238,8 +238,8 @@ func TestPause(t *testing.T) {
 		t.Fatal("/healthz does not answer before the pause")
 	}
 
-	client := load.NewClient(30 * time.Second)
-	defer client.Close()
+	lc := load.NewClient(30 * time.Second)
+	defer lc.Close()
 	undo, err := f.Inject(ctx, e)
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestPause(t *testing.T) {
 	paused := time.Now()
 	answered := make(chan load.Record, 1)
 	go func() {
-		answered <- client.Send(ctx, g.URL, []load.Signal{{Name: "KubePodCrashLooping", Namespace: ns, Pod: "paused-0", StartsAt: time.Now()}})
+		answered <- lc.Send(ctx, g.URL, []load.Signal{{Name: "KubePodCrashLooping", Namespace: ns, Pod: "paused-0", StartsAt: time.Now()}})
 	}()
 	if healthy(g.URL) {
 		t.Error("/healthz answered during the pause")
