@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
@@ -37,15 +38,22 @@ import (
 	"github.com/alertgate/gateway/internal/localdeps"
 )
 
-// Dependency names a proxied dependency.
+// Dependency names what a fault acts on: one of the proxied dependencies,
+// the gateway process itself, or the gateway's resources as a remediation
+// controller sees them.
 type Dependency string
 
 const (
 	Redis      Dependency = "redis"
 	Kubernetes Dependency = "kubernetes"
+	// GatewayProcess is a gateway process (paused, not its dependencies).
+	GatewayProcess Dependency = "gateway"
+	// Controller is the remediation controller: it blinds no dependency,
+	// it acts on the gateway's resources through the API.
+	Controller Dependency = "controller"
 )
 
-// Dependencies lists both, in a stable order.
+// Dependencies lists the proxied dependencies, in a stable order.
 var Dependencies = []Dependency{Redis, Kubernetes}
 
 // Options configure an Env.
@@ -76,6 +84,9 @@ type Env struct {
 	kubeHTTP *http.Client
 	toxi     *toxiproxy.ApiServer
 	proxies  map[Dependency]*toxiproxy.Proxy
+
+	gwMu     sync.Mutex
+	gateways []*Gateway
 }
 
 // Start starts Redis, the control plane and Toxiproxy. Stop it when done.
@@ -151,6 +162,15 @@ func (e *Env) warmUp(ctx context.Context) error {
 		return fmt.Errorf("testenv: warm up: %w", err)
 	}
 	return nil
+}
+
+// WatchClient returns a client of its own that reads the API server
+// directly, for watches: without the configuration's request timeout,
+// which would cut every watch after that time.
+func (e *Env) WatchClient() (client.WithWatch, error) {
+	cfg := rest.CopyConfig(e.ControlPlane.Config)
+	cfg.Timeout = 0
+	return client.NewWithWatch(cfg, client.Options{Scheme: e.ControlPlane.Scheme})
 }
 
 // CloseIdle closes the verifiers' idle connections to the API server, so

@@ -44,6 +44,10 @@ type GatewayOptions struct {
 	// WrapCreator wraps the gateway's creator; in-process only.
 	// Default: none.
 	WrapCreator func(pipeline.Creator) pipeline.Creator
+	// Clock is the clock the gateway records times with (app.Deps.Clock),
+	// e.g. SkewedClock for a replica whose clock is off; in-process only.
+	// Default: time.Now.
+	Clock func() time.Time
 	// Bin runs the gateway as a process from this binary instead of in
 	// this process. Default: in-process.
 	Bin string
@@ -67,10 +71,36 @@ type Gateway struct {
 	Config config.Config
 	Logs   *LogBuffer
 
+	env    *Env
 	cancel context.CancelFunc
 	done   chan error
 	cmd    *exec.Cmd
 	dir    string
+}
+
+// SkewedClock is a clock d ahead of the real one (behind when d < 0).
+func SkewedClock(d time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(d) }
+}
+
+// Gateways returns the gateways started by StartGateway and not stopped
+// yet, in start order: what a fault that needs no dependency but the
+// gateways' (their namespace, their processes) finds them by.
+func (e *Env) Gateways() []*Gateway {
+	e.gwMu.Lock()
+	defer e.gwMu.Unlock()
+	return append([]*Gateway(nil), e.gateways...)
+}
+
+func (e *Env) forget(g *Gateway) {
+	e.gwMu.Lock()
+	defer e.gwMu.Unlock()
+	for i, x := range e.gateways {
+		if x == g {
+			e.gateways = append(e.gateways[:i], e.gateways[i+1:]...)
+			return
+		}
+	}
 }
 
 // GatewayConfig returns the configuration a gateway of the Env runs with:
@@ -95,8 +125,15 @@ func (e *Env) GatewayConfig(o GatewayOptions) config.Config {
 // it is ready (or, with o.ListenOnly, until it listens).
 func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	g, err := e.startGateway(ctx, o)
-	if err != nil || o.ListenOnly {
-		return g, err
+	if err != nil {
+		return nil, err
+	}
+	g.env = e
+	e.gwMu.Lock()
+	e.gateways = append(e.gateways, g)
+	e.gwMu.Unlock()
+	if o.ListenOnly {
+		return g, nil
 	}
 	if err := g.WaitReady(ctx); err != nil {
 		_ = g.Stop()
@@ -108,8 +145,8 @@ func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 func (e *Env) startGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	cfg := e.GatewayConfig(o)
 	if o.Bin != "" {
-		if o.Hooks != nil || o.WrapCreator != nil {
-			return nil, errors.New("testenv: hooks and creator wrappers need an in-process gateway")
+		if o.Hooks != nil || o.WrapCreator != nil || o.Clock != nil {
+			return nil, errors.New("testenv: hooks, creator wrappers and clocks need an in-process gateway")
 		}
 		return e.startProcess(ctx, o.Bin, cfg)
 	}
@@ -119,6 +156,7 @@ func (e *Env) startGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 		Logger:      slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Hooks:       o.Hooks,
 		WrapCreator: o.WrapCreator,
+		Clock:       o.Clock,
 	})
 	if err != nil {
 		return nil, err
@@ -202,8 +240,14 @@ func (g *Gateway) PID() int {
 
 // Stop shuts the gateway down gracefully and waits for it.
 func (g *Gateway) Stop() error {
+	if g.env != nil {
+		g.env.forget(g)
+	}
 	if g.cmd != nil {
 		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		// A paused process (fault.Pause) would hold the SIGTERM until
+		// its time runs out; let it shut down gracefully.
+		_ = g.cmd.Process.Signal(syscall.SIGCONT)
 	} else {
 		g.cancel()
 	}
