@@ -1,11 +1,13 @@
 package chaos_test
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,6 +24,8 @@ import (
 var (
 	e          *testenv.Env
 	gatewayBin = flag.String("gateway-bin", "", "run gateways from this binary instead of in-process")
+	// A failed run writes its history (JSON and a picture) here.
+	historyDir = cmp.Or(os.Getenv("CHAOS_HISTORY_DIR"), filepath.Join(os.TempDir(), "alertgate-histories"))
 )
 
 func TestMain(m *testing.M) {
@@ -47,7 +51,7 @@ func TestMain(m *testing.M) {
 func TestScenarios(t *testing.T) {
 	for _, s := range scenario.All() {
 		t.Run(s.Name, func(t *testing.T) {
-			res := run.Run(context.Background(), e, s, run.Options{GatewayBin: *gatewayBin, Logf: t.Logf})
+			res := run.Run(context.Background(), e, s, run.Options{GatewayBin: *gatewayBin, Logf: t.Logf, HistoryDir: historyDir})
 			t.Logf("%s: %s; statuses %v; fail-fast p50 %s p99 %s (n=%d); leaks %+v",
 				s.Name, res.Duration.Round(time.Millisecond), res.Statuses, res.FailFast.P50, res.FailFast.P99, res.FailFast.Count, res.Leaks)
 			for _, r := range res.Recoveries {
@@ -55,6 +59,9 @@ func TestScenarios(t *testing.T) {
 				if !r.OK || r.After > 30*time.Second {
 					t.Errorf("recovery after %s took %s, over 30s", r.Fault, r.After)
 				}
+			}
+			for _, f := range res.HistoryFiles {
+				t.Logf("history: %s", f)
 			}
 			for _, v := range res.Violations {
 				t.Error(v)

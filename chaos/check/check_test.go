@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/testenv/load"
 )
 
@@ -54,7 +55,7 @@ func TestChecksHoldOnAConsistentState(t *testing.T) {
 	s := consistent()
 	records := []load.Record{acked("a"), acked("b"), {Status: 503, Signals: []load.Signal{{Name: "KubePodCrashLooping", Namespace: "ns", Pod: "never"}}}}
 	for name, vs := range map[string][]Violation{
-		NoOrphan: CheckNoOrphan(s, 3*time.Second), NoLoss: CheckNoLoss(s, records),
+		NoOrphan: CheckNoOrphan(s, 3*time.Second), NoLoss: CheckNoLoss(s, records, nil),
 		NoDuplicate: CheckNoDuplicate(s), Consistent: CheckConsistent(s), "no reservation": CheckNoReservation(s),
 	} {
 		if len(vs) != 0 {
@@ -81,7 +82,7 @@ func TestNoOrphanCatchesAReservationBeyondItsLease(t *testing.T) {
 }
 
 func TestNoLossCatchesAnAcknowledgedSignalWithoutResource(t *testing.T) {
-	only(t, CheckNoLoss(consistent(), []load.Record{acked("a"), acked("lost")}), NoLoss, "ns/lost/KubePodCrashLooping")
+	only(t, CheckNoLoss(consistent(), []load.Record{acked("a"), acked("lost")}, nil), NoLoss, "ns/lost/KubePodCrashLooping")
 }
 
 func TestNoDuplicateCatchesTwoOpenEpisodesForOneSignal(t *testing.T) {
@@ -133,7 +134,7 @@ func TestNoPhantomCatchesAResourceForASignalNeverSent(t *testing.T) {
 func TestViolationsNameSignalsAndRequests(t *testing.T) {
 	lost := acked("lost")
 	lost.Seq = 42
-	vs := CheckNoLoss(consistent(), []load.Record{acked("a"), lost})
+	vs := CheckNoLoss(consistent(), []load.Record{acked("a"), lost}, nil)
 	if len(vs) != 1 || !slices.Equal(vs[0].Signals, []string{"ns/lost/KubePodCrashLooping"}) || !slices.Equal(vs[0].Requests, []int{42}) {
 		t.Fatalf("I2 violation %+v", vs)
 	}
@@ -182,5 +183,16 @@ func TestSuite(t *testing.T) {
 		if got := c.suite.Invariants(); !slices.Equal(got, c.checked) {
 			t.Errorf("%+v: checks %v, want %v", c.suite, got, c.checked)
 		}
+	}
+}
+
+// An acknowledged signal whose episode a remediation controller deleted is
+// not lost.
+func TestNoLossExcusesADeletionByTheController(t *testing.T) {
+	gone := acked("gone")
+	gone.Outcomes = []pipeline.Outcome{{Index: 0, Name: "rr-gone-1", Status: pipeline.StatusCreated}}
+	only(t, CheckNoLoss(consistent(), []load.Record{gone}, nil), NoLoss, "ns/gone/KubePodCrashLooping")
+	if vs := CheckNoLoss(consistent(), []load.Record{gone}, map[string]bool{"rr-gone-1": true}); len(vs) != 0 {
+		t.Fatalf("deleted by the controller: %v", vs)
 	}
 }

@@ -79,6 +79,9 @@ func ReadRedis(ctx context.Context, rdb redis.Cmdable, prefix string) (*State, e
 			continue // expired between SCAN and HGETALL
 		}
 		ttl, _ := rdb.PTTL(ctx, name).Result()
+		if ttl == -2 {
+			continue // expired between HGETALL and PTTL (-1 would be no TTL at all)
+		}
 		k := Key{Fingerprint: strings.TrimPrefix(name, prefix), State: h["s"], TTL: ttl}
 		k.Seq, _ = strconv.ParseInt(h["q"], 10, 64)
 		k.Count, _ = strconv.ParseInt(h["n"], 10, 64)

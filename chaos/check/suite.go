@@ -51,6 +51,10 @@ type Suite struct {
 	// answer, so that a resource for a signal never sent is caught (I5).
 	// Default: false.
 	Answered bool
+	// Deleted are the resources a remediation controller deleted: an
+	// acknowledged signal whose episode it deleted is not lost (I2).
+	// Default: none.
+	Deleted map[string]bool
 }
 
 // Invariants lists what Check checks, in report order, so that a report
@@ -75,7 +79,7 @@ func (s Suite) Check(st *State, history []load.Record) []Violation {
 	} else {
 		vs = append(vs, reservationsWithin(st, s.Lease)...)
 	}
-	vs = append(vs, CheckNoLoss(st, history)...)
+	vs = append(vs, CheckNoLoss(st, history, s.Deleted)...)
 	vs = append(vs, CheckNoDuplicate(st)...)
 	if s.Settled {
 		vs = append(vs, CheckConsistent(st)...)

@@ -240,7 +240,7 @@ func (c *checker) oneOpen() {
 					if k := id + "/" + other; !reported[k] {
 						reported[k] = true
 						c.violate(Violation{Invariant: OneOpen, Fingerprint: ev.Fingerprint, Key: ev.Key,
-							Detail: fmt.Sprintf("episode %s of %s opened at %s while %s was open", ev.Name, ev.Key, clock(ev.At), name),
+							Detail:   fmt.Sprintf("episode %s of %s opened at %s while %s was open", ev.Name, ev.Key, clock(ev.At), name),
 							Requests: c.requestsAround(ev.Key, ev.At), Actions: c.actionsAround(ev.Fingerprint, ev.At)})
 					}
 				}

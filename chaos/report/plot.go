@@ -3,6 +3,7 @@ package report
 import (
 	"image/color"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -23,7 +24,8 @@ var statusColors = map[int]color.RGBA{
 
 // Plot draws a scenario's requests over time: one point per request at its
 // start, its latency on a log scale, coloured by status; fault windows are
-// shaded and each recovery is a vertical line.
+// shaded (a paused gateway in blue), each recovery is a vertical line, and
+// each remediation-controller action a purple mark along the bottom.
 func Plot(res *run.Result, path string) error {
 	p := plot.New()
 	p.Title.Text = res.Scenario
@@ -53,6 +55,9 @@ func Plot(res *run.Result, path string) error {
 			return err
 		}
 		poly.Color = color.NRGBA{R: 220, G: 60, B: 60, A: 45}
+		if strings.HasPrefix(w.Fault, "gateway-pause") {
+			poly.Color = color.NRGBA{R: 60, G: 90, B: 220, A: 45}
+		}
 		poly.LineStyle.Width = 0
 		p.Add(poly)
 	}
@@ -83,6 +88,21 @@ func Plot(res *run.Result, path string) error {
 		l.Color = statusColors[201]
 		l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 		p.Add(l)
+	}
+	if h := res.History; h != nil && len(h.Actions) > 0 {
+		var xys plotter.XYs
+		for _, a := range h.Actions {
+			xys = append(xys, plotter.XY{X: a.At.Sub(res.Start).Seconds(), Y: minY * 1.3})
+		}
+		s, err := plotter.NewScatter(xys)
+		if err != nil {
+			return err
+		}
+		s.GlyphStyle.Color = color.RGBA{R: 130, G: 30, B: 190, A: 255}
+		s.GlyphStyle.Radius = vg.Points(2.5)
+		s.GlyphStyle.Shape = draw.TriangleGlyph{}
+		p.Add(s)
+		p.Legend.Add("controller action", s)
 	}
 	codes := make([]int, 0, len(byStatus))
 	for c := range byStatus {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/chaos/check"
+	"github.com/alertgate/gateway/chaos/model"
 	"github.com/alertgate/gateway/chaos/run"
 )
 
@@ -153,8 +154,8 @@ func Markdown(r *Report) string {
 	fmt.Fprintf(&b, "Mode %s, seed %d: %d scenario(s) in %s on %d CPUs (%s, gateway %s), %s.\n\n",
 		r.Mode, r.Seed, len(r.Scenarios), r.Duration.Round(time.Second), r.Machine.CPUs, r.Machine.GoVersion, r.Machine.Gateway,
 		r.Generated.Format(time.RFC3339))
-	b.WriteString("| scenario | verdict | I1 orphan | I2 loss | I3 duplicate | I4 consistent | leaks | 503/504 p50 / p99 | recovery | requests |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | verdict | I1 orphan | I2 loss | I3 duplicate | I4 consistent | leaks | model M1–M5 | 503/504 p50 / p99 | recovery | requests |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		inv := map[string]run.Invariant{}
 		for _, i := range s.Invariants {
@@ -173,14 +174,17 @@ func Markdown(r *Report) string {
 		if !s.Passed {
 			v = "**FAIL**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %d |\n", s.Name, v,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %d |\n", s.Name, v,
 			mark(check.NoOrphan), mark(check.NoLoss), mark(check.NoDuplicate), mark(check.Consistent), mark(check.NoLeak),
-			FormatMs(s.FailFastP50), FormatMs(s.FailFastP99), FormatMs(s.Recovery), s.Requests)
+			modelMark(inv), FormatMs(s.FailFastP50), FormatMs(s.FailFastP99), FormatMs(s.Recovery), s.Requests)
 	}
 	b.WriteString("\nI1: every committed fingerprint in Redis names an existing resource, and no reservation outlives its lease. " +
 		"I2: every signal answered 2xx has its resource. I3: at most one resource per fingerprint and per signal. " +
 		"I4: Redis' fingerprints are exactly the resources' (checked where the timeline says so). " +
 		"Leaks: goroutines, Redis clients and TCP connections back to the baseline after the gateways stop. " +
+		"Model: the model checker held the run's history (every request, fault, controller action and change of a resource) against the episode model: " +
+		"M1 at most one open episode per fingerprint at every instant, M2 every acknowledged occurrence in an episode that existed, " +
+		"M3 no occurrence absorbed by an ended episode once the gateway could know, M4 resolution follows the members, M5 Redis names only open episodes. " +
 		"–: not checked in this scenario. " +
 		"Recovery: longest time from a fault's removal to the first 201.\n")
 	for _, s := range r.Scenarios {
@@ -202,6 +206,13 @@ func Markdown(r *Report) string {
 			fmt.Fprintf(&b, " %s (%.1fs–%.1fs);", f.Fault, f.From.Seconds(), f.To.Seconds())
 		}
 		b.WriteString("\n")
+		if st := s.Result.Model.Stats; st.Requests > 0 {
+			fmt.Fprintf(&b, "History: %d requests (%d acknowledged, %d firing occurrences, %d resolutions), %d episodes opened (%d ended), %d controller actions, %d faults.\n",
+				st.Requests, st.Acknowledged, st.Occurrences, st.Resolutions, st.Episodes, st.Ended, st.Actions, st.Faults)
+		}
+		for _, f := range s.Result.HistoryFiles {
+			fmt.Fprintf(&b, "- history: %s\n", filepath.Base(f))
+		}
 		for _, rc := range s.Result.Recoveries {
 			fmt.Fprintf(&b, "- recovery after %s: %s\n", rc.Fault, FormatMs(rc.After))
 		}
@@ -210,6 +221,30 @@ func Markdown(r *Report) string {
 		}
 	}
 	return b.String()
+}
+
+// modelMark is the model checker's verdict: ✓, the broken rules with
+// their counts, or – when it did not run.
+func modelMark(inv map[string]run.Invariant) string {
+	var broken []string
+	checked := false
+	for _, name := range model.Invariants {
+		i, ok := inv[name]
+		if !ok {
+			continue
+		}
+		checked = checked || i.Checked
+		if !i.Passed {
+			broken = append(broken, fmt.Sprintf("✗ %s %d", strings.Fields(name)[0], i.Violations))
+		}
+	}
+	switch {
+	case len(broken) > 0:
+		return strings.Join(broken, ", ")
+	case !checked:
+		return "–"
+	}
+	return "✓"
 }
 
 // FormatMs formats a measured duration for a person: milliseconds with the

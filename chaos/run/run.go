@@ -7,6 +7,9 @@ package run
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -15,9 +18,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/alertgate/gateway/chaos/check"
+	"github.com/alertgate/gateway/chaos/model"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/history"
 	"github.com/alertgate/gateway/testenv/load"
 )
 
@@ -41,6 +47,15 @@ type Options struct {
 	// happen (live progress). Default: none.
 	OnEvent  func(scenario.Event)
 	OnRecord func(load.Record)
+	// HistoryDir receives the history of a run that failed, as JSON and
+	// as a picture (NAME.history.json, NAME.history.html). Default: none
+	// written.
+	HistoryDir string
+	// Seed is recorded in the history (random mode). Default: 0.
+	Seed int64
+	// Bound is the model checker's bound (model.Options.Bound). Default:
+	// the model's.
+	Bound time.Duration
 }
 
 // Stats summarises durations.
@@ -92,6 +107,12 @@ type Result struct {
 	Leaks       Leaks               `json:"leaks"`
 	Timeline    []scenario.Event    `json:"timeline"`
 	Records     []load.Record       `json:"records"`
+	// Model is the model checker's verdict on the run's history.
+	Model model.Result `json:"model"`
+	// History is the run's history; HistoryFiles where it was written
+	// (failed runs, with Options.HistoryDir).
+	History      *history.History `json:"-"`
+	HistoryFiles []string         `json:"historyFiles,omitempty"`
 	// Logs are the gateways' warning and error lines.
 	Logs []string `json:"logs,omitempty"`
 }
@@ -140,6 +161,16 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 		t.Expect(false, "setup: %v", err)
 		return finish(res, t, client)
 	}
+	// The verifier's own watch of the run's resources, for the history;
+	// started before the leak baseline (it is not a gateway's), stopped
+	// before the leak count.
+	wc, err := e.WatchClient()
+	if err != nil {
+		t.Expect(false, "watch client: %v", err)
+		return finish(res, t, client)
+	}
+	watch := history.WatchResources(ctx, wc, ns)
+	defer watch.Stop()
 	// Goroutines present before the gateways start are not theirs.
 	e.CloseIdle()
 	baseline := goleak.IgnoreCurrent()
@@ -166,10 +197,25 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	}
 	// The final word on I1–I3, whatever the timeline checked on the way.
 	t.Phase("final check")
-	if _, _, err := t.Verify(context.Background(), check.Suite{Lease: t.Lease()}); err != nil {
+	final, _, err := t.Verify(context.Background(), check.Suite{Lease: t.Lease()})
+	if err != nil {
 		t.Expect(false, "read final state: %v", err)
 	}
 	stopAll(t)
+	if final != nil {
+		// After an API server restart the watch may still be resuming:
+		// let it see every resource the final read saw.
+		if err := awaitWatch(ctx, watch, final); err != nil {
+			t.Expect(false, "the verifier's watch: %v", err)
+		}
+	}
+	watch.Stop()
+	res.History = assemble(s, t, client, watch, final, cfgProbe, o.Seed)
+	res.Model = model.Check(res.History, model.Options{Bound: o.Bound})
+	t.MarkChecked(model.Invariants...)
+	for _, v := range res.Model.Violations {
+		t.Violate(check.Violation{Invariant: v.Invariant, Detail: v.Detail + fmt.Sprintf(" (seed %d)", v.Seed), Signals: nonEmpty(v.Key), Requests: v.Requests})
+	}
 	// What the scenario's Setup started goes before the leak count.
 	t.RunDeferred()
 	for _, g := range t.Gateways {
@@ -185,7 +231,92 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	if res.Leaks.Detail != "" {
 		t.Violate(check.Violation{Invariant: check.NoLeak, Detail: res.Leaks.Detail})
 	}
-	return finish(res, t, client)
+	res = finish(res, t, client)
+	if !res.Passed && o.HistoryDir != "" && res.History != nil {
+		res.HistoryFiles, err = SaveHistory(o.HistoryDir, fmt.Sprintf("%s-%d", s.Name, n), res.History, res.Model)
+		if err != nil {
+			o.Logf("save history: %v", err)
+		}
+	}
+	return res
+}
+
+// SaveHistory writes h and its picture into dir as NAME.history.json and
+// NAME.history.html.
+func SaveHistory(dir, name string, h *history.History, r model.Result) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	js, page := filepath.Join(dir, name+".history.json"), filepath.Join(dir, name+".history.html")
+	if err := h.Save(js); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(page, model.Picture(h, r), 0o644); err != nil {
+		return nil, err
+	}
+	return []string{js, page}, nil
+}
+
+// assemble is the run's history: its requests, faults, controller actions,
+// the verifier's watch of its resources, the Redis records each check read,
+// and the final state.
+func assemble(s *scenario.Scenario, t *scenario.T, client *load.Client, watch *history.Watch, final *check.State, cfg config.Config, seed int64) *history.History {
+	h := &history.History{
+		Scenario: s.Name, Seed: seed, Namespace: t.Namespace(), Lease: cfg.Dedup.Lease.Duration, Terminal: cfg.Kubernetes.TerminalPhases,
+		Requests: client.Records(), Faults: t.Faults(), Actions: t.Actions().All(), Resources: watch.Events(), Records: t.RecordsRead(),
+	}
+	for _, g := range t.Gateways {
+		h.Gateways = append(h.Gateways, g.URL)
+	}
+	if ev := t.Events(); len(ev) > 0 {
+		h.Start = ev[0].At
+	}
+	h.End = time.Now()
+	if final != nil {
+		h.Final.At = h.End
+		h.Final.Records = scenario.Snapshots(final, h.End)
+		for _, r := range final.Resources {
+			fr := history.FinalResource{Name: r.Name, UID: string(r.UID), Fingerprint: r.Spec.Fingerprint, Episode: r.Spec.Episode,
+				Key: check.SignalOf(r).Key(), Phase: string(r.Status.Phase), Deleting: r.DeletionTimestamp != nil, Resolved: r.Status.Resolution != nil}
+			if d := r.Status.Deduplication; d != nil {
+				fr.Count = d.OccurrenceCount
+			}
+			h.Final.Resources = append(h.Final.Resources, fr)
+		}
+	}
+	for _, r := range h.Requests {
+		if h.Start.IsZero() || r.Start.Before(h.Start) {
+			h.Start = r.Start
+		}
+	}
+	h.Sort()
+	return h
+}
+
+// awaitWatch waits (at most 10 s) until the watch has delivered every
+// resource of the final state at its resourceVersion or later.
+func awaitWatch(ctx context.Context, w *history.Watch, final *check.State) error {
+	return testenv.Wait(context.WithoutCancel(ctx), 10*time.Second, 50*time.Millisecond, "watch caught up with the final state", func() (bool, error) {
+		seen := map[string]uint64{}
+		for _, ev := range w.Events() {
+			rv, _ := strconv.ParseUint(ev.ResourceVersion, 10, 64)
+			seen[ev.UID] = max(seen[ev.UID], rv)
+		}
+		for _, r := range final.Resources {
+			rv, _ := strconv.ParseUint(r.ResourceVersion, 10, 64)
+			if seen[string(r.UID)] < rv {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 func hooksFor(t *scenario.T, bin string) pipeline.Hooks {
@@ -222,7 +353,7 @@ func finish(res *Result, t *scenario.T, client *load.Client) *Result {
 		count[v.Invariant]++
 	}
 	res.Passed = len(res.Violations) == 0
-	for _, name := range check.Names {
+	for _, name := range append(append([]string(nil), check.Names...), model.Invariants...) {
 		res.Invariants = append(res.Invariants, Invariant{Name: name, Checked: t.Checked(name), Passed: count[name] == 0, Violations: count[name]})
 	}
 	return res

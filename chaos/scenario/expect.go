@@ -37,6 +37,10 @@ func (c *Checks) Verify(ctx context.Context, suite check.Suite) (*check.State, [
 	if err != nil {
 		return nil, nil, err
 	}
+	c.t.rec.read(st, time.Now())
+	if suite.Deleted == nil {
+		suite.Deleted = c.t.deleted()
+	}
 	vs := suite.Check(st, c.t.History())
 	c.t.MarkChecked(suite.Invariants()...)
 	for _, v := range vs {

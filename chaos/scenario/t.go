@@ -32,6 +32,7 @@ type T struct {
 	*Checks
 
 	hooks atomic.Pointer[pipeline.Hooks]
+	rec   recorder
 
 	mu       sync.Mutex
 	active   map[string]fault.Undo
@@ -80,7 +81,7 @@ func (t *T) Inject(f fault.Fault) {
 	t.mu.Lock()
 	t.active[f.String()] = undo
 	t.mu.Unlock()
-	t.event("inject", f.String())
+	t.rec.injected(f, t.event("inject", f.String()).At)
 }
 
 // InjectAt injects f the first time a request reaches point, in the
@@ -105,7 +106,9 @@ func (t *T) Heal(f fault.Fault) time.Time {
 	if err := undo(t.Ctx); err != nil {
 		t.Fatalf("heal %s: %v", f, err)
 	}
-	return t.event("heal", f.String()).At
+	at := t.event("heal", f.String()).At
+	t.rec.healed(f.String(), at)
+	return at
 }
 
 // HealAll removes every fault still injected; the runner calls it.
@@ -124,7 +127,12 @@ func (t *T) HealAll(ctx context.Context) error {
 		if err := active[n](ctx); err != nil && first == nil {
 			first = err
 		}
-		t.event("heal", n)
+		t.rec.healed(n, t.event("heal", n).At)
+	}
+	if t.rec.nemesis != nil {
+		if err := t.rec.nemesis.ReleaseAll(ctx); err != nil && first == nil {
+			first = err
+		}
 	}
 	return first
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/history"
 )
 
 // Undo removes an injected fault.
@@ -67,3 +68,28 @@ func Catalog() []Spec {
 }
 
 var both = []testenv.Dependency{testenv.Redis, testenv.Kubernetes}
+
+// Blinds says what f takes from the gateways, for a history (history.Blind*
+// values), and which gateways it applies to (none: all of them).
+func Blinds(f Fault) (blinds, gateways []string) {
+	switch f := f.(type) {
+	case Together:
+		for _, x := range f {
+			b, g := Blinds(x)
+			blinds, gateways = append(blinds, b...), append(gateways, g...)
+		}
+		return blinds, gateways
+	case Pause:
+		if f.Gateway != nil {
+			gateways = []string{f.Gateway.URL}
+		}
+		return []string{history.BlindGateway}, gateways
+	}
+	switch f.Target() {
+	case testenv.Redis:
+		return []string{history.BlindRedis}, nil
+	case testenv.Kubernetes:
+		return []string{history.BlindKubernetes}, nil
+	}
+	return nil, nil
+}
