@@ -333,3 +333,17 @@ func TestLifecycleScheduleMatchesAlertmanager(t *testing.T) {
 		}
 	}
 }
+
+// Without a binary the start fails with localdeps' error, which names the
+// script to run, and leaves nothing behind.
+func TestStartAlertmanagerWithoutBinary(t *testing.T) {
+	t.Setenv("ALERTMANAGER_BIN", "")
+	c := NewClient(time.Second)
+	_, err := StartAlertmanager(t.Context(), c, AlertmanagerOptions{Gateways: []string{"http://127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), "hack/alertmanager.sh") {
+		t.Fatalf("start without a binary: %v", err)
+	}
+	if _, err := StartAlertmanager(t.Context(), c, AlertmanagerOptions{}); err == nil {
+		t.Fatal("started without a gateway")
+	}
+}

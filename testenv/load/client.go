@@ -81,9 +81,6 @@ func NewClient(timeout time.Duration) *Client {
 	return c
 }
 
-// Timeout is the time after which a request gives up.
-func (c *Client) Timeout() time.Duration { return c.http.Timeout }
-
 // OpenConns is the number of connections the client has open.
 func (c *Client) OpenConns() int64 { return c.open.Load() }
 

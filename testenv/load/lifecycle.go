@@ -116,11 +116,12 @@ func (l *Lifecycle) Fire(a Signal, from, to time.Duration) *Lifecycle {
 	return l
 }
 
-// Occur adds occurrences of the Warning Event e (reason e.Name on e.Pod in
-// e.Namespace) at the given offsets, each posted as it happens, in shape:
-// a count rising from 1, firstTimestamp or eventTime at the first,
-// lastTimestamp or series.lastObservedTime at each. Times are whole
-// seconds, the API's precision.
+// Occur adds every occurrence of the Warning Event e (reason e.Name on
+// e.Pod in e.Namespace; e.Event may give the APIVersion) at the given
+// offsets, each posted as it happens, in shape: a count rising from 1,
+// firstTimestamp or eventTime at the first, lastTimestamp or
+// series.lastObservedTime at each. Times are whole seconds, the API's
+// precision. One call per Event: a second would start its count again.
 func (l *Lifecycle) Occur(e Signal, shape EventShape, at ...time.Duration) *Lifecycle {
 	at = append([]time.Duration(nil), at...)
 	sort.Slice(at, func(i, j int) bool { return at[i] < at[j] })
@@ -547,7 +548,8 @@ var (
 const maxGroup = 5
 
 // Mix draws, from seed, one lifecycle per pod in namespace, starting at
-// random offsets within the first third of d, over d: keeps firing; fires
+// random offsets within the first third of d; the whole lasts at least d
+// (longer when a late resolution or Event needs it): keeps firing; fires
 // and resolves; re-fires inside the window; re-fires after it; escalates
 // warning→critical; one alert per container; Events with a rising count,
 // with a series, without timestamps. Pods share an alertname (so a group)
