@@ -17,8 +17,15 @@ import (
 
 // Record is one request and its answer.
 type Record struct {
-	Seq      int           `json:"seq"`
-	Gateway  string        `json:"gateway"`
+	Seq     int    `json:"seq"`
+	Gateway string `json:"gateway"`
+	// Sender is the Proxy that recorded the request (a sender the harness
+	// does not control, such as a real Alertmanager); empty when the
+	// Client sent it.
+	Sender string `json:"sender,omitempty"`
+	// GroupKey is the webhook's groupKey: which Alertmanager group the
+	// notification is of. Empty for an Event.
+	GroupKey string        `json:"groupKey,omitempty"`
 	Signals  []Signal      `json:"signals"`
 	Start    time.Time     `json:"start"`
 	Duration time.Duration `json:"duration"`
@@ -28,13 +35,18 @@ type Record struct {
 	RequestID  string             `json:"requestId,omitempty"`
 	Err        string             `json:"error,omitempty"`
 	Outcomes   []pipeline.Outcome `json:"outcomes,omitempty"`
-	Attempt    int                `json:"attempt"`
+	// Attempt is the try's number: counted by the Client's retry policies;
+	// for a Proxy, inferred as the number of identical bodies forwarded in
+	// a row without a final answer (see final), since the sender's retries
+	// are invisible otherwise.
+	Attempt int `json:"attempt"`
 }
 
 // Acknowledged reports whether the gateway said the signals are stored.
 func (r *Record) Acknowledged() bool { return r.Status >= 200 && r.Status < 300 }
 
-// Client sends webhooks and records every exchange.
+// Client sends webhooks and Events and records every exchange, its own and
+// those of the Proxies made with NewProxy, in one sequence.
 type Client struct {
 	http *http.Client
 	tr   *http.Transport
@@ -75,7 +87,9 @@ func (c *Client) OpenConns() int64 { return c.open.Load() }
 // Close closes idle connections.
 func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
-// Send posts signals as one webhook to a gateway's base URL.
+// Send posts signals as one request to a gateway's base URL: alerts as one
+// webhook to PathPrometheus, or a single Event to PathEvent. Any other mix
+// panics (a caller's bug): split it with Batches.
 func (c *Client) Send(ctx context.Context, baseURL string, signals []Signal) Record {
 	return c.send(ctx, baseURL, signals, 1)
 }
@@ -131,9 +145,9 @@ func (c *Client) SendBackoff(ctx context.Context, baseURLs []string, first int, 
 func final(r Record) bool { return r.Acknowledged() || (r.Status >= 400 && r.Status < 500) }
 
 func (c *Client) send(ctx context.Context, baseURL string, signals []Signal, attempt int) Record {
-	r := Record{Seq: int(c.seq.Add(1)), Gateway: baseURL, Signals: signals, Attempt: attempt}
-	body := Webhook(signals)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/api/v1/signals/prometheus", bytes.NewReader(body))
+	path, body, key := request(signals)
+	r := Record{Seq: int(c.seq.Add(1)), Gateway: baseURL, GroupKey: key, Signals: signals, Attempt: attempt}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+path, bytes.NewReader(body))
 	if err != nil {
 		r.Err = err.Error()
 		return c.add(r)
@@ -149,22 +163,28 @@ func (c *Client) send(ctx context.Context, baseURL string, signals []Signal, att
 	b, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	r.Duration = time.Since(r.Start)
+	answer(&r, resp, b)
+	return c.add(r)
+}
+
+// answer fills r from the gateway's answer.
+func answer(r *Record, resp *http.Response, body []byte) {
 	r.Status = resp.StatusCode
 	r.RetryAfter = resp.Header.Get("Retry-After")
 	r.RequestID = resp.Header.Get("X-Request-ID")
 	if r.Acknowledged() {
-		var body struct {
+		var b struct {
 			Signals []pipeline.Outcome `json:"signals"`
 		}
-		if err := json.Unmarshal(b, &body); err == nil {
-			r.Outcomes = body.Signals
+		if err := json.Unmarshal(body, &b); err == nil {
+			r.Outcomes = b.Signals
 		}
 	} else {
-		r.Err = string(b)
+		r.Err = string(body)
 	}
-	return c.add(r)
 }
 
+// add records r; r.Seq must come from c.seq.
 func (c *Client) add(r Record) Record {
 	c.mu.Lock()
 	c.records = append(c.records, r)
