@@ -37,8 +37,8 @@ func CheckNoLoss(s *State, records []load.Record, deleted map[string]bool) []Vio
 		}
 		for _, sig := range r.Signals {
 			key := sig.Key()
-			if seen[key] {
-				continue
+			if seen[key] || sig.Resolved {
+				continue // a resolution opens nothing
 			}
 			seen[key] = true
 			if len(s.ResourcesFor(sig)) == 0 && !excused(key) {

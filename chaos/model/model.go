@@ -10,6 +10,7 @@ package model
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
@@ -437,8 +438,104 @@ func (c *checker) with(seq int, seqs []int) []int {
 func clock(t time.Time) string { return t.Format("15:04:05.000") }
 
 // resolvedSignal reports whether a sent signal was a resolution.
-// TODO(M4): load.Signal's lifecycle fields arrive with the workloads.
-func resolvedSignal(load.Signal) bool { return false }
+func resolvedSignal(s load.Signal) bool { return s.Resolved }
 
-// resolutions (M4): filled in with the workloads' member identities.
-func (c *checker) resolutions() {}
+// member is what the model knows of one alert of an episode: the startsAt
+// of its latest firing and of the firing its latest resolution ended.
+type member struct{ firing, resolved time.Time }
+
+func (m member) isResolved() bool { return !m.resolved.IsZero() && !m.resolved.Before(m.firing) }
+
+// resolutions (M4): an episode still open at the end is resolved exactly
+// when every member's latest notification resolved it. The notifications
+// that count are those acknowledged into it; an unanswered one (a 5xx, no
+// answer) may have been applied or not, so an episode whose verdict such a
+// notification could change is not judged.
+func (c *checker) resolutions() {
+	for _, f := range c.h.Final.Resources {
+		if f.Deleting || c.terminal[f.Phase] {
+			continue
+		}
+		e := c.at(f.Name, c.h.End)
+		if e == nil {
+			continue
+		}
+		certain, all := map[string]member{}, map[string]member{}
+		apply := func(ms map[string]member, s load.Signal) {
+			m := ms[s.Member()]
+			if s.StartsAt.After(m.firing) {
+				m.firing = s.StartsAt
+			}
+			if s.Resolved && s.StartsAt.After(m.resolved) {
+				m.resolved = s.StartsAt
+			}
+			ms[s.Member()] = m
+		}
+		var seqs []int
+		for _, r := range c.h.Requests {
+			end := r.Start.Add(r.Duration)
+			if r.Acknowledged() {
+				for _, o := range r.Outcomes {
+					if o.Name != f.Name || o.Index < 0 || o.Index >= len(r.Signals) || r.Signals[o.Index].Member() == "" || !e.openAt(end, c.o.Slack) {
+						continue
+					}
+					apply(certain, r.Signals[o.Index])
+					apply(all, r.Signals[o.Index])
+					seqs = append(seqs, r.Seq)
+				}
+				continue
+			}
+			if !e.openAt(r.Start, c.o.Slack) && !e.openAt(end, c.o.Slack) {
+				continue
+			}
+			for _, sig := range r.Signals {
+				if sig.Key() == e.key && sig.Member() != "" {
+					apply(all, sig)
+				}
+			}
+		}
+		want, sure := allResolved(certain), allResolved(all)
+		if want != sure || want == f.Resolved {
+			continue
+		}
+		c.violate(Violation{Invariant: Resolution, Fingerprint: e.fp, Key: e.key, Requests: seqs,
+			Detail: fmt.Sprintf("episode %s is %s at the end, but its members' last notifications say %s (%s)",
+				f.Name, resolvedWord(f.Resolved), resolvedWord(want), describeMembers(certain))})
+	}
+}
+
+func allResolved(ms map[string]member) bool {
+	if len(ms) == 0 {
+		return false
+	}
+	for _, m := range ms {
+		if !m.isResolved() {
+			return false
+		}
+	}
+	return true
+}
+
+func resolvedWord(b bool) string {
+	if b {
+		return "resolved"
+	}
+	return "not resolved"
+}
+
+func describeMembers(ms map[string]member) string {
+	ids := make([]string, 0, len(ms))
+	for id := range ms {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []string
+	for _, id := range ids {
+		state := "firing"
+		if ms[id].isResolved() {
+			state = "resolved"
+		}
+		out = append(out, id+" "+state)
+	}
+	return strings.Join(out, ", ")
+}

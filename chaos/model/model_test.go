@@ -180,3 +180,54 @@ func TestPictureNamesTheViolations(t *testing.T) {
 		}
 	}
 }
+
+func TestResolutionFollowsTheMembers(t *testing.T) {
+	app, side := sig, sig
+	app.Container, side.Container = "app", "sidecar"
+	app.StartsAt, side.StartsAt = at(-60), at(-50)
+	ack := func(seq int, start float64, s load.Signal, status string) load.Record {
+		code := 202
+		if status == "resolved" {
+			code = 200
+		}
+		return load.Record{Seq: seq, Gateway: "gw-0", Start: at(start), Duration: 20 * time.Millisecond, Status: code, Signals: []load.Signal{s},
+			Outcomes: []pipeline.Outcome{{Index: 0, Fingerprint: fp, Name: e1, Status: pipeline.Status(status)}}}
+	}
+	base := func() *history.History {
+		return &history.History{Start: t0, End: at(20),
+			Requests: []load.Record{ack(1, 0, app, "created"), ack(2, 1, side, "duplicate"), ack(3, 2, app.Resolve(at(2)), "resolved")},
+			Resources: []history.ResourceEvent{event("ADDED", 0.01, e1, "u1", 1, "")},
+			Final:     history.Final{Resources: []history.FinalResource{{Name: e1, UID: "u1", Fingerprint: fp, Episode: 1, Key: sig.Key()}}},
+		}
+	}
+	// One of two members resolved: not resolved.
+	if vs := Check(base(), Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
+	h := base()
+	h.Final.Resources[0].Resolved = true
+	only(t, h, Resolution, "is resolved at the end, but its members' last notifications say not resolved")
+	// Both resolved: resolved.
+	h = base()
+	h.Requests = append(h.Requests, ack(4, 3, side.Resolve(at(3)), "resolved"))
+	only(t, h, Resolution, "is not resolved at the end, but its members' last notifications say resolved")
+	// A resolution that got no answer may or may not have been applied:
+	// not judged either way.
+	h = base()
+	h.Requests = append(h.Requests, load.Record{Seq: 4, Start: at(3), Duration: time.Second, Status: 503, Signals: []load.Signal{side.Resolve(at(3))}})
+	for _, resolved := range []bool{false, true} {
+		h.Final.Resources[0].Resolved = resolved
+		if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+			t.Errorf("resolved=%v with an unanswered resolution: %v", resolved, vs)
+		}
+	}
+	// A re-fire after both resolved clears it; a stale repeat does not.
+	h = base()
+	h.Requests = append(h.Requests, ack(4, 3, side.Resolve(at(3)), "resolved"), ack(5, 4, app, "duplicate"))
+	h.Final.Resources[0].Resolved = true
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("a stale repeat of app's firing un-resolved it: %v", vs)
+	}
+	h.Requests = append(h.Requests, ack(6, 5, app.Refire(at(4.5)), "duplicate"))
+	only(t, h, Resolution, "is resolved at the end, but its members' last notifications say not resolved")
+}
