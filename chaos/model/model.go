@@ -168,7 +168,14 @@ func (c *checker) episodes() {
 		}
 		e := byUID[id]
 		if e == nil {
-			e = &episode{name: ev.Name, uid: ev.UID, fp: ev.Fingerprint, key: ev.Key, seq: ev.Episode, created: ev.At}
+			// A watch that was resuming (after an API server restart) sees
+			// an object late: its creationTimestamp, to the second, is then
+			// the earlier bound.
+			created := ev.At
+			if !ev.Created.IsZero() && ev.Created.Before(created) {
+				created = ev.Created
+			}
+			e = &episode{name: ev.Name, uid: ev.UID, fp: ev.Fingerprint, key: ev.Key, seq: ev.Episode, created: created}
 			byUID[id] = e
 			c.byName[ev.Name] = append(c.byName[ev.Name], e)
 			c.all = append(c.all, e)

@@ -195,7 +195,7 @@ func TestResolutionFollowsTheMembers(t *testing.T) {
 	}
 	base := func() *history.History {
 		return &history.History{Start: t0, End: at(20),
-			Requests: []load.Record{ack(1, 0, app, "created"), ack(2, 1, side, "duplicate"), ack(3, 2, app.Resolve(at(2)), "resolved")},
+			Requests:  []load.Record{ack(1, 0, app, "created"), ack(2, 1, side, "duplicate"), ack(3, 2, app.Resolve(at(2)), "resolved")},
 			Resources: []history.ResourceEvent{event("ADDED", 0.01, e1, "u1", 1, "")},
 			Final:     history.Final{Resources: []history.FinalResource{{Name: e1, UID: "u1", Fingerprint: fp, Episode: 1, Key: sig.Key()}}},
 		}
@@ -230,4 +230,15 @@ func TestResolutionFollowsTheMembers(t *testing.T) {
 	}
 	h.Requests = append(h.Requests, ack(6, 5, app.Refire(at(4.5)), "duplicate"))
 	only(t, h, Resolution, "is resolved at the end, but its members' last notifications say not resolved")
+}
+
+// A watch that was resuming saw the episode late; its creation time tells
+// it existed when the occurrence was acknowledged.
+func TestALateSightingCountsFromTheCreation(t *testing.T) {
+	h := healthy()
+	h.Resources[3].At = at(12)
+	h.Resources[3].Created = at(8).Truncate(time.Second)
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
 }

@@ -120,6 +120,10 @@ type ResourceEvent struct {
 	// taken again by the next one.
 	UID             string `json:"uid"`
 	ResourceVersion string `json:"resourceVersion"`
+	// Created is the object's creationTimestamp (the API server's clock, to
+	// the second): when a watch that was resuming saw an object only later,
+	// it still tells when it was created.
+	Created time.Time `json:"created,omitzero"`
 	Fingerprint     string `json:"fingerprint"`
 	Episode         int64  `json:"episode"`
 	// Key is the identity of the signal the resource is for
