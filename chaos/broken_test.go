@@ -8,6 +8,7 @@ import (
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
 )
@@ -51,7 +52,7 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			if c.change != nil {
 				s = c.change(s)
 			}
-			res := run.Run(context.Background(), e, s, run.Options{WrapCreator: c.wrap})
+			res := run.Run(context.Background(), e, s, run.Options{Wrap: app.Wrappers{Creator: c.wrap}})
 			var named []check.Violation
 			for _, v := range res.Violations {
 				if v.Invariant == c.invariant {

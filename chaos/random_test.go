@@ -9,6 +9,7 @@ import (
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/chaos/random"
 	"github.com/alertgate/gateway/chaos/run"
+	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/testenv"
 	"github.com/alertgate/gateway/testenv/fault"
@@ -67,7 +68,7 @@ func TestRandomCatchesAckBeforeCreate(t *testing.T) {
 		t.Fatal("no seed breaks the API in the schedule")
 	}
 	res := run.Run(context.Background(), e, random.Scenario(random.Options{Seed: seed, Duration: d}),
-		run.Options{WrapCreator: func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} }})
+		run.Options{Wrap: app.Wrappers{Creator: func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} }}})
 	var lost []string
 	for _, v := range res.Violations {
 		if v.Invariant == check.NoLoss && strings.Contains(v.Detail, "has no resource") {

@@ -41,9 +41,9 @@ type GatewayOptions struct {
 	// Hooks are the request path's timing hooks; in-process only.
 	// Default: none.
 	Hooks pipeline.Hooks
-	// WrapCreator wraps the gateway's creator; in-process only.
-	// Default: none.
-	WrapCreator func(pipeline.Creator) pipeline.Creator
+	// Wrap wraps parts of the gateway (a deliberately broken one);
+	// in-process only. Default: none.
+	Wrap app.Wrappers
 	// Clock is the clock the gateway records times with (app.Deps.Clock),
 	// e.g. SkewedClock for a replica whose clock is off; in-process only.
 	// Default: time.Now.
@@ -145,18 +145,18 @@ func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 func (e *Env) startGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	cfg := e.GatewayConfig(o)
 	if o.Bin != "" {
-		if o.Hooks != nil || o.WrapCreator != nil || o.Clock != nil {
+		if o.Hooks != nil || o.Wrap.Any() || o.Clock != nil {
 			return nil, errors.New("testenv: hooks, creator wrappers and clocks need an in-process gateway")
 		}
 		return e.startProcess(ctx, o.Bin, cfg)
 	}
 	logs := &LogBuffer{}
 	a, err := app.New(cfg, app.Deps{
-		RESTConfig:  e.ControlPlane.ConfigFor(e.ProxyAddr(Kubernetes)),
-		Logger:      slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Hooks:       o.Hooks,
-		WrapCreator: o.WrapCreator,
-		Clock:       o.Clock,
+		RESTConfig: e.ControlPlane.ConfigFor(e.ProxyAddr(Kubernetes)),
+		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Hooks:      o.Hooks,
+		Wrap:       o.Wrap,
+		Clock:      o.Clock,
 	})
 	if err != nil {
 		return nil, err

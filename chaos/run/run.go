@@ -20,6 +20,7 @@ import (
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/chaos/model"
 	"github.com/alertgate/gateway/chaos/scenario"
+	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/internal/pipeline"
 	"github.com/alertgate/gateway/testenv"
@@ -40,9 +41,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logf prints progress. Default: nothing.
 	Logf func(format string, args ...any)
-	// WrapCreator wraps every gateway's creator (in-process only): to run
-	// a deliberately broken gateway against the checkers. Default: none.
-	WrapCreator func(pipeline.Creator) pipeline.Creator
+	// Wrap wraps parts of every gateway (in-process only): to run a
+	// deliberately broken gateway against the checkers. Default: none.
+	Wrap app.Wrappers
 	// OnEvent and OnRecord see the timeline and each request as they
 	// happen (live progress). Default: none.
 	OnEvent  func(scenario.Event)
@@ -140,7 +141,7 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	gws := max(s.Gateways, o.Gateways)
 	res.Gateways = gws
 	bin := o.GatewayBin
-	if s.InProcess || o.WrapCreator != nil {
+	if s.InProcess || o.Wrap.Any() {
 		bin = ""
 	}
 	res.InProcess = bin == ""
@@ -175,9 +176,13 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	e.CloseIdle()
 	baseline := goleak.IgnoreCurrent()
 	for i := 0; i < gws; i++ {
-		g, err := e.StartGateway(ctx, testenv.GatewayOptions{
-			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin, WrapCreator: o.WrapCreator,
-		})
+		opts := testenv.GatewayOptions{
+			Namespace: ns, KeyPrefix: prefix, Configure: configure, Hooks: hooksFor(t, bin), Bin: bin, Wrap: o.Wrap,
+		}
+		if s.Replica != nil {
+			s.Replica(i, &opts)
+		}
+		g, err := e.StartGateway(ctx, opts)
 		if err != nil {
 			t.Expect(false, "start gateway %d: %v", i, err)
 			stopAll(t)

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
 )
 
 // Scenario is one resilience scenario.
@@ -41,6 +42,10 @@ type Scenario struct {
 	Setup func(t *T) (Prepared, error)
 	// Run is the timeline; it reports through T. Nil when Setup is set.
 	Run func(t *T)
+	// Replica changes the options of replica i before it starts (its
+	// clock, its configuration): replicas that differ, as during a
+	// rolling change. Default: all alike.
+	Replica func(i int, o *testenv.GatewayOptions)
 	// Order sorts the catalogue, then Name. Default: 0.
 	Order int
 	// Slow scenarios are skipped by the quick profile. Default: false.

@@ -51,13 +51,28 @@ type Deps struct {
 	Logger *slog.Logger
 	// Hooks are test-only timing hooks of the request path.
 	Hooks pipeline.Hooks
-	// WrapCreator, when set, wraps the creator: a test seam, e.g. to build
-	// a deliberately broken gateway that the chaos checkers must catch.
-	WrapCreator func(pipeline.Creator) pipeline.Creator
+	// Wrap wraps parts of the gateway: test seams, to build deliberately
+	// broken gateways that the chaos checkers must catch. Default: none.
+	Wrap Wrappers
 	// Clock reads the time the gateway records (receive times, first and
 	// last seen): a test seam for replicas whose clocks differ. Timeouts
 	// always use the real clock. Default: time.Now.
 	Clock func() time.Time
+}
+
+// Wrappers wrap parts of a gateway; each is optional.
+type Wrappers struct {
+	Creator  func(pipeline.Creator) pipeline.Creator
+	Deduper  func(pipeline.Deduper) pipeline.Deduper
+	Episodes func(pipeline.Episodes) pipeline.Episodes
+	// Handler wraps the HTTP handler (after the request ID, before
+	// everything else).
+	Handler func(http.Handler) http.Handler
+}
+
+// Any reports whether any part is wrapped.
+func (w Wrappers) Any() bool {
+	return w.Creator != nil || w.Deduper != nil || w.Episodes != nil || w.Handler != nil
 }
 
 // App is one gateway.
@@ -163,11 +178,21 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 			log.Debug("status update failed; will retry", "resource", key.String(), "error", err.Error())
 		},
 	})
-	var pc pipeline.Creator = creator
-	if deps.WrapCreator != nil {
-		pc = deps.WrapCreator(creator)
+	var (
+		pc pipeline.Creator  = creator
+		pd pipeline.Deduper  = store
+		pe pipeline.Episodes = episodes
+	)
+	if deps.Wrap.Creator != nil {
+		pc = deps.Wrap.Creator(pc)
 	}
-	proc, err := pipeline.NewProcessor(store, pc, episodes, syncer, pipeline.Options{
+	if deps.Wrap.Deduper != nil {
+		pd = deps.Wrap.Deduper(pd)
+	}
+	if deps.Wrap.Episodes != nil {
+		pe = deps.Wrap.Episodes(pe)
+	}
+	proc, err := pipeline.NewProcessor(pd, pc, pe, syncer, pipeline.Options{
 		Lease: cfg.Dedup.Lease.Duration, Hooks: deps.Hooks, Now: deps.Clock, Logger: log,
 	})
 	if err != nil {
@@ -192,8 +217,12 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 		Logger: log, Metrics: m, Ready: a.ready, Guard: guard, Now: deps.Clock,
 		MaxInFlight: cfg.Request.MaxInFlight, SenderRate: cfg.Request.SenderRate, SenderBurst: cfg.Request.SenderBurst,
 	})
+	handler := a.server.Handler()
+	if deps.Wrap.Handler != nil {
+		handler = deps.Wrap.Handler(handler)
+	}
 	a.http = &http.Server{
-		Handler:           a.server.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		// A body must arrive well within the request deadline.
 		ReadTimeout:    cfg.Request.Deadline.Duration,

@@ -123,9 +123,9 @@ type ResourceEvent struct {
 	// Created is the object's creationTimestamp (the API server's clock, to
 	// the second): when a watch that was resuming saw an object only later,
 	// it still tells when it was created.
-	Created time.Time `json:"created,omitzero"`
-	Fingerprint     string `json:"fingerprint"`
-	Episode         int64  `json:"episode"`
+	Created     time.Time `json:"created,omitzero"`
+	Fingerprint string    `json:"fingerprint"`
+	Episode     int64     `json:"episode"`
 	// Key is the identity of the signal the resource is for
 	// (load.Signal.Key of spec.signalName and spec.targetResource).
 	Key      string `json:"key"`
