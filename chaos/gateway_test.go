@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -380,29 +379,13 @@ func TestMetricsAndProbes(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
 func buildGateway(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "alertgate-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		var out bytes.Buffer
-		if builtBin, err = testenv.BuildGateway(dir, &out); err != nil {
-			buildErr = fmt.Errorf("%v\n%s", err, out.String())
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := testenv.GatewayBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return builtBin
+	return bin
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {

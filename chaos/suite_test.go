@@ -45,6 +45,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	e.Stop()
+	testenv.RemoveGatewayBinary()
 	os.Exit(code)
 }
 

@@ -1,12 +1,14 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/alertgate/gateway/internal/localdeps"
 )
@@ -61,4 +63,35 @@ func BuildGateway(dir string, log io.Writer) (string, error) {
 		return "", fmt.Errorf("testenv: build ./cmd/gateway: %w", err)
 	}
 	return bin, nil
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// GatewayBinary builds ./cmd/gateway once per process (into a temporary
+// directory that RemoveGatewayBinary removes) and returns its path.
+func GatewayBinary() (string, error) {
+	built.once.Do(func() {
+		var err error
+		if built.dir, err = os.MkdirTemp("", "alertgate-bin-"); err != nil {
+			built.err = err
+			return
+		}
+		var out bytes.Buffer
+		if built.bin, err = BuildGateway(built.dir, &out); err != nil {
+			built.err = fmt.Errorf("%v\n%s", err, out.String())
+		}
+	})
+	return built.bin, built.err
+}
+
+// RemoveGatewayBinary removes what GatewayBinary built.
+func RemoveGatewayBinary() {
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/chaos/scenario"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/testenv"
+	"github.com/alertgate/gateway/testenv/fault"
+	"github.com/alertgate/gateway/testenv/history"
 	"github.com/alertgate/gateway/testenv/load"
 )
 
@@ -26,7 +29,9 @@ type Options struct {
 	// Workers are concurrent senders, each like one Alertmanager.
 	// Default: 4.
 	Workers int
-	// Gateways is the number of replicas. Default: 2.
+	// Gateways is the number of replicas: every other one runs with a
+	// 1 s --dedup-window and, in-process, a clock 20 minutes slow (a
+	// rolling change, a skewed node). Default: 2.
 	Gateways int
 }
 
@@ -40,21 +45,70 @@ func Scenario(o Options) *scenario.Scenario {
 	}
 	return &scenario.Scenario{
 		Name: "random",
-		Description: fmt.Sprintf("seed %d: random faults from the whole catalogue for %s under %d Alertmanager-like senders, then a history check",
+		Description: fmt.Sprintf("seed %d: random faults from the whole catalogue (a remediation controller among them; gateway pauses when the gateways are processes) "+
+			"for %s under %d Alertmanager-like senders of alerts that fire, repeat, resolve, re-fire and escalate and of Events, "+
+			"to replicas that differ in clock and window; then the history is held against the model",
 			o.Seed, o.Duration, o.Workers),
 		Gateways: o.Gateways,
+		Seed:     o.Seed,
 		// Deadline and lease keep their shipped relation (lease >
 		// deadline) but are shortened, so that quiescence takes seconds.
 		Configure: func(c *config.Config) {
 			c.Request.Deadline = config.D(3 * time.Second)
 			c.Dedup.Lease = config.D(4 * time.Second)
+			c.StatusInterval = config.D(time.Second)
+		},
+		Replica: func(i int, g *testenv.GatewayOptions) {
+			if i%2 == 0 {
+				return
+			}
+			before := g.Configure
+			g.Configure = func(c *config.Config) {
+				if before != nil {
+					before(c)
+				}
+				c.Dedup.Window = config.D(time.Second)
+			}
+			if g.Bin == "" {
+				g.Clock = testenv.SkewedClock(-20 * time.Minute)
+			}
 		},
 		Run: func(t *scenario.T) { runRandom(t, o) },
 	}
 }
 
+// Steps is the schedule of a run on these gateways: the whole catalogue,
+// and pauses when the gateways are processes.
+func Steps(seed int64, d time.Duration, gateways []*testenv.Gateway) []Step {
+	specs := fault.Catalog()
+	if p, ok := fault.PauseSpec(gateways); ok {
+		specs = append(specs, p)
+	}
+	return ScheduleOf(seed, d, specs)
+}
+
+// logged gives every remediation controller of f the run's log of
+// actions, so that the history has them.
+func logged(f fault.Fault, log *history.Log[history.Action]) fault.Fault {
+	switch x := f.(type) {
+	case fault.Controller:
+		x.Log = log
+		return x
+	case fault.Together:
+		out := make(fault.Together, len(x))
+		for i, y := range x {
+			out[i] = logged(y, log)
+		}
+		return out
+	}
+	return f
+}
+
 func runRandom(t *scenario.T, o Options) {
-	steps := Schedule(o.Seed, o.Duration)
+	steps := Steps(o.Seed, o.Duration, t.Gateways)
+	for i := range steps {
+		steps[i].Fault = logged(steps[i].Fault, t.Actions())
+	}
 	t.Note("seed %d: %d faults scheduled over %s", o.Seed, len(steps), o.Duration)
 	t.Logf("schedule:\n%s", Describe(steps))
 	t.Phase("random faults under load")
@@ -76,14 +130,14 @@ func runRandom(t *scenario.T, o Options) {
 			}
 		}
 	})
-	pool := &signalPool{ns: t.Namespace()}
+	pool := load.NewPool(t.Namespace(), nil)
 	for w := 0; w < o.Workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(o.Seed), uint64(w)+1))
 			for ctx.Err() == nil {
-				batch := pool.next(r)
+				batch := pool.Next(r)
 				send(ctx, t, w, batch)
 				sleepUntil(ctx, time.Now().Add(time.Duration(20+r.IntN(80))*time.Millisecond))
 			}
@@ -103,10 +157,10 @@ func runRandom(t *scenario.T, o Options) {
 	time.Sleep(t.Lease() + 1500*time.Millisecond)
 
 	t.Phase("history check")
-	// Every sender has stopped and a lease has passed: the suite holds
-	// the whole history, with I5, but not I4 (after faults a resource may
-	// legitimately outlive its uncommitted reservation).
-	st, vs, err := t.Verify(t.Ctx, check.Suite{Lease: t.Lease(), LeaseOver: true, Answered: true})
+	// Every sender and the controller have stopped and a lease has passed:
+	// the suite holds the whole history, with I4 and I5; the runner then
+	// holds it against the model.
+	st, vs, err := t.Verify(t.Ctx, check.Suite{Lease: t.Lease(), LeaseOver: true, Answered: true, Settled: true})
 	if err != nil {
 		t.Fatalf("read state: %v", err)
 	}
@@ -120,8 +174,8 @@ func runRandom(t *scenario.T, o Options) {
 			acked += len(r.Signals)
 		}
 	}
-	t.Note("history: %d requests, %d signals sent (%d distinct), %d acknowledged, %d resources, %d violations",
-		len(history), countSignals(history), len(sent), acked, len(st.Resources), len(vs))
+	t.Note("history: %d faults, %d requests, %d signals sent (%d distinct), %d acknowledged, %d resources, %d controller actions, %d violations",
+		len(t.Faults()), len(history), countSignals(history), len(sent), acked, len(st.Resources), len(t.Actions().All()), len(vs))
 	for _, v := range vs {
 		t.Logf("seed %d; history around the violation:\n%s", o.Seed, Window(v, history, t.Events()))
 	}
@@ -135,41 +189,6 @@ func send(ctx context.Context, t *scenario.T, worker int, batch []load.Signal) {
 	if r.Status >= 400 && r.Status < 500 {
 		t.Expect(false, "request %d answered %d: %s", r.Seq, r.Status, r.Err)
 	}
-}
-
-// signalPool makes batches of 1–5 alerts, half new, half repeats of
-// signals sent before (re-notifications of still-firing alerts).
-type signalPool struct {
-	mu   sync.Mutex
-	ns   string
-	seen []load.Signal
-	n    int
-}
-
-var alertNames = []string{"KubePodCrashLooping", "KubePodNotReady", "KubeContainerWaiting", "KubeDeploymentReplicasMismatch",
-	"KubeStatefulSetReplicasMismatch", "KubeJobFailed", "KubePersistentVolumeFillingUp", "CPUThrottlingHigh", "KubeMemoryOvercommit"}
-
-func (p *signalPool) next(r *rand.Rand) []load.Signal {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	batch := make([]load.Signal, 0, 5)
-	keys := map[string]bool{}
-	for i, n := 0, 1+r.IntN(5); i < n; i++ {
-		var s load.Signal
-		if len(p.seen) > 0 && r.IntN(2) == 0 {
-			s = p.seen[r.IntN(len(p.seen))]
-		} else {
-			p.n++
-			s = load.Signal{Name: alertNames[r.IntN(len(alertNames))], Namespace: p.ns,
-				Pod: fmt.Sprintf("app-%d", p.n), StartsAt: time.Now().Truncate(time.Second)}
-			p.seen = append(p.seen, s)
-		}
-		if !keys[s.Key()] {
-			keys[s.Key()] = true
-			batch = append(batch, s)
-		}
-	}
-	return batch
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {

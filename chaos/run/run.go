@@ -5,6 +5,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -144,6 +145,13 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 	if s.InProcess || o.Wrap.Any() {
 		bin = ""
 	}
+	if s.Processes && bin == "" {
+		var err error
+		if bin, err = testenv.GatewayBinary(); err != nil {
+			res.Violations = append(res.Violations, check.Violation{Invariant: check.Expectations, Detail: "build the gateway: " + err.Error()})
+			return res
+		}
+	}
 	res.InProcess = bin == ""
 
 	client := load.NewClient(30 * time.Second)
@@ -215,11 +223,12 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 		}
 	}
 	watch.Stop()
-	res.History = assemble(s, t, client, watch, final, cfgProbe, o.Seed)
+	res.History = assemble(s, t, client, watch, final, cfgProbe, cmp.Or(o.Seed, s.Seed))
 	res.Model = model.Check(res.History, model.Options{Bound: o.Bound})
 	t.MarkChecked(model.Invariants...)
 	for _, v := range res.Model.Violations {
-		t.Violate(check.Violation{Invariant: v.Invariant, Detail: v.Detail + fmt.Sprintf(" (seed %d)", v.Seed), Signals: nonEmpty(v.Key), Requests: v.Requests})
+		t.Violate(check.Violation{Invariant: v.Invariant, Signals: nonEmpty(v.Key), Requests: v.Requests,
+			Detail: fmt.Sprintf("%s (fingerprint %.12s, requests %v, controller actions %v, seed %d)", v.Detail, v.Fingerprint, v.Requests, v.Actions, v.Seed)})
 	}
 	// What the scenario's Setup started goes before the leak count.
 	t.RunDeferred()

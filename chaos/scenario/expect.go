@@ -246,3 +246,63 @@ func trim(s string) string {
 	}
 	return s
 }
+
+// EpisodeOf is the episode an answer names for its i-th signal ("" when
+// none).
+func EpisodeOf(r load.Record, i int) string {
+	for _, o := range r.Outcomes {
+		if o.Index == i {
+			return o.Name
+		}
+	}
+	return ""
+}
+
+// ExpectOpened checks that r opened an episode (201) other than those in
+// not, and returns its name.
+func (c *Checks) ExpectOpened(r load.Record, what string, not ...string) string {
+	name := EpisodeOf(r, 0)
+	ok := r.Status == 201 && name != ""
+	for _, n := range not {
+		ok = ok && name != n
+	}
+	c.expect(ok, r, "%s: request %d answered %d naming %q, want 201 opening a new episode (not %v)", what, r.Seq, r.Status, name, not)
+	return name
+}
+
+// ExpectAttached checks that r attached to episode name (202).
+func (c *Checks) ExpectAttached(r load.Record, name, what string) {
+	got := EpisodeOf(r, 0)
+	c.expect(r.Status == 202 && got == name, r, "%s: request %d answered %d naming %q, want 202 attached to %s", what, r.Seq, r.Status, got, name)
+}
+
+// ExpectResolved waits (at most 5 s) until episode name is resolved, or
+// not, as want says.
+func (c *Checks) ExpectResolved(name string, want bool, what string) {
+	var rr v1alpha1.RemediationRequest
+	err := testenv.Wait(c.t.Ctx, 5*time.Second, 100*time.Millisecond, what, func() (bool, error) {
+		if err := c.t.Env.Kube.Get(c.t.Ctx, client.ObjectKey{Namespace: c.namespace, Name: name}, &rr); err != nil {
+			return false, nil
+		}
+		return (rr.Status.Resolution != nil) == want, nil
+	})
+	c.t.Expect(err == nil, "%s: %s resolved %v, want %v", what, name, rr.Status.Resolution != nil, want)
+}
+
+// expectCondition checks that the controller's own status field of
+// episode name survived the gateway's status writes, and that those
+// happened (the count is projected).
+func (c *Checks) expectCondition(name string) {
+	var rr v1alpha1.RemediationRequest
+	if err := c.t.Env.Kube.Get(c.t.Ctx, client.ObjectKey{Namespace: c.namespace, Name: name}, &rr); err != nil {
+		c.t.Expect(false, "read %s: %v", name, err)
+		return
+	}
+	found := false
+	for _, cond := range rr.Status.Conditions {
+		found = found || cond.Type == "Remediating"
+	}
+	c.t.Expect(found, "%s lost the controller's condition: %+v", name, rr.Status.Conditions)
+	d := rr.Status.Deduplication
+	c.t.Expect(d != nil && d.OccurrenceCount >= 4, "%s: occurrence count %v not projected", name, d)
+}

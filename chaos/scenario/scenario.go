@@ -27,6 +27,9 @@ type Scenario struct {
 	Description string
 	// Gateways is the number of replicas it needs. Default: 1.
 	Gateways int
+	// Processes requires gateway processes (built from ./cmd/gateway unless
+	// the run names a binary): a process can be paused. Default: false.
+	Processes bool
 	// InProcess requires in-process gateways (timing hooks). Default:
 	// false, processes when the runner is given a gateway binary.
 	InProcess bool
@@ -46,6 +49,9 @@ type Scenario struct {
 	// clock, its configuration): replicas that differ, as during a
 	// rolling change. Default: all alike.
 	Replica func(i int, o *testenv.GatewayOptions)
+	// Seed of a random run, kept in its history and its violations.
+	// Default: 0.
+	Seed int64
 	// Order sorts the catalogue, then Name. Default: 0.
 	Order int
 	// Slow scenarios are skipped by the quick profile. Default: false.

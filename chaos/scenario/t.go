@@ -94,6 +94,21 @@ func (t *T) InjectAt(point pipeline.HookPoint, f fault.Fault) {
 	})
 }
 
+// DelayAt holds the first request to reach point for d, as a pause of the
+// gateway at that moment would (in-process gateways only).
+func (t *T) DelayAt(point pipeline.HookPoint, d time.Duration) {
+	var once sync.Once
+	t.setHook(point, func(ctx context.Context, _ pipeline.HookPoint, _ []string) {
+		once.Do(func() {
+			t.Note("holding a request at %s for %s", point, d)
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		})
+	})
+}
+
 // Heal removes an injected fault and returns the time it was removed.
 func (t *T) Heal(f fault.Fault) time.Time {
 	t.mu.Lock()

@@ -86,10 +86,9 @@ func (c Controller) Inject(_ context.Context, e *testenv.Env) (Undo, error) {
 }
 
 // RandomWeights are the acts random mode's controller draws: phases
-// (mostly terminal) and status writes, no deletion, because the checks
-// random mode runs (chaos/check: a resource for every acknowledged signal)
-// cannot tell a deletion from a loss until they read the nemesis' actions.
-var RandomWeights = map[string]int{history.ActPhase: 3, history.ActStatus: 2}
+// (mostly terminal), status writes, deletions and deletions held by a
+// finalizer; the checks read its actions, so a deletion is not a loss.
+var RandomWeights = map[string]int{history.ActPhase: 3, history.ActStatus: 2, history.ActDelete: 1, history.ActHold: 1}
 
 func init() {
 	Register(Spec{Name: "controller", Description: "remediation-controller nemesis: ends episodes and writes their status through the API",
