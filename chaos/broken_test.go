@@ -2,14 +2,17 @@ package chaos_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alertgate/gateway/chaos/check"
+	"github.com/alertgate/gateway/chaos/model"
 	"github.com/alertgate/gateway/chaos/run"
 	"github.com/alertgate/gateway/chaos/scenario"
 	"github.com/alertgate/gateway/internal/app"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/dedup"
 	"github.com/alertgate/gateway/internal/pipeline"
 )
 
@@ -22,8 +25,75 @@ func (c clockName) Open(ctx context.Context, s *pipeline.Signal, m []pipeline.Me
 	return c.Creator.Open(ctx, s, m, seq+time.Now().UnixNano()%1_000_000)
 }
 
+// timeGrid is a deliberately broken creator: it numbers episodes by the
+// firing time's 5-minute grid, as the gateway named its resources before
+// episodes, so that two alerts of one fingerprint with other startsAt,
+// first seen at once, open two episodes.
+type timeGrid struct{ pipeline.Creator }
+
+func (c timeGrid) Open(ctx context.Context, s *pipeline.Signal, m []pipeline.Member, _ int64) (pipeline.OpenResult, error) {
+	return c.Creator.Open(ctx, s, m, max(1, s.Since().Unix()/300))
+}
+
+// absorbing is a deliberately broken episode view: it takes a
+// fingerprint's last episode for open even when a controller ended it, so
+// that every later occurrence is counted into a finished remediation.
+type absorbing struct{ pipeline.Episodes }
+
+func (a absorbing) View(fp string) pipeline.EpisodeView {
+	v := a.Episodes.View(fp)
+	if v.Open == 0 && v.Next > 1 {
+		v.Open = v.Next - 1
+	}
+	return v
+}
+
+// unguardedCommit is a deliberately broken store: it settles what its
+// request reserved by committing it, whoever holds the record by then and
+// whether or not it is still there (as the settle script did before
+// episodes), and whatever the processor decided (which would have released
+// an episode a controller ended meanwhile); a commit that comes late then
+// names an episode that has ended.
+type unguardedCommit struct {
+	pipeline.Deduper
+	mu       sync.Mutex
+	reserved map[string]int64 // token/fingerprint → seq
+}
+
+func (u *unguardedCommit) Claim(ctx context.Context, token string, now time.Time, cs []pipeline.Claim) ([]pipeline.ClaimResult, error) {
+	res, err := u.Deduper.Claim(ctx, token, now, cs)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i, r := range res {
+		if r.State == pipeline.Reserved {
+			u.reserved[token+"/"+cs[i].Fingerprint] = r.Seq
+		}
+	}
+	return res, err
+}
+
+func (u *unguardedCommit) Settle(ctx context.Context, token string, now time.Time, st []pipeline.Settlement) error {
+	key := u.Deduper.(*dedup.Store).Key
+	for _, s := range st {
+		u.mu.Lock()
+		seq := u.reserved[token+"/"+s.Fingerprint]
+		u.mu.Unlock()
+		if seq == 0 {
+			continue
+		}
+		k := key(s.Fingerprint)
+		if err := e.RDB.HSet(ctx, k, "s", "c", "q", seq, "n", max(s.Count, 1), "w", time.Now().Unix()).Err(); err != nil {
+			return err
+		}
+		e.RDB.HDel(ctx, k, "t")
+		e.RDB.Expire(ctx, k, time.Minute)
+	}
+	return nil
+}
+
 // The scenarios catch deliberately broken gateways, as the README's table
-// says: each bug fails the scenario it names, with the invariant it names.
+// says: each bug fails the scenario (or its phases) it names, with the
+// invariant it names.
 func TestScenariosCatchBrokenGateways(t *testing.T) {
 	noDeadline := func(s *scenario.Scenario) *scenario.Scenario {
 		b := *s
@@ -35,24 +105,40 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 		}
 		return &b
 	}
+	creator := func(w func(pipeline.Creator) pipeline.Creator) app.Wrappers { return app.Wrappers{Creator: w} }
 	for _, c := range []struct {
-		bug, scenario, invariant string
-		wrap                     func(pipeline.Creator) pipeline.Creator
-		change                   func(*scenario.Scenario) *scenario.Scenario
+		bug, scenario string
+		phases        []string
+		invariant     string
+		wrap          app.Wrappers
+		change        func(*scenario.Scenario) *scenario.Scenario
 	}{
-		{"acknowledge before create", "kubernetes-api-failure", check.NoLoss, func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} }, nil},
-		{"no request deadline", "latency-short-deadline", check.Expectations, nil, noDeadline},
-		{"resource name from the clock", "two-replicas", check.NoDuplicate, func(c pipeline.Creator) pipeline.Creator { return clockName{c} }, nil},
+		{bug: "acknowledge before create", scenario: "kubernetes-api-failure", invariant: check.NoLoss,
+			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} })},
+		{bug: "no request deadline", scenario: "latency-short-deadline", invariant: check.Expectations, change: noDeadline},
+		{bug: "resource name from the clock", scenario: "two-replicas", invariant: check.NoDuplicate,
+			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return clockName{c} })},
+		{bug: "time-grid names", scenario: "controller-lifecycle", phases: []string{scenario.PhaseRacingMembers}, invariant: model.OneOpen,
+			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return timeGrid{c} })},
+		{bug: "terminal absorption", scenario: "controller-lifecycle", phases: []string{scenario.PhaseTerminal}, invariant: model.NoAbsorb,
+			wrap: app.Wrappers{Episodes: func(e pipeline.Episodes) pipeline.Episodes { return absorbing{e} }}},
+		{bug: "foreign commit", scenario: "controller-lifecycle", phases: []string{scenario.PhaseLateCommit}, invariant: check.Consistent,
+			wrap: app.Wrappers{Deduper: func(d pipeline.Deduper) pipeline.Deduper {
+				return &unguardedCommit{Deduper: d, reserved: map[string]int64{}}
+			}}},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			s, ok := scenario.Get(c.scenario)
 			if !ok {
 				t.Fatalf("no scenario %s", c.scenario)
 			}
+			if c.phases != nil {
+				s = s.Only(c.phases...)
+			}
 			if c.change != nil {
 				s = c.change(s)
 			}
-			res := run.Run(context.Background(), e, s, run.Options{Wrap: app.Wrappers{Creator: c.wrap}})
+			res := run.Run(context.Background(), e, s, run.Options{Wrap: c.wrap, HistoryDir: historyDir})
 			var named []check.Violation
 			for _, v := range res.Violations {
 				if v.Invariant == c.invariant {
@@ -62,7 +148,7 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			if res.Passed || len(named) == 0 {
 				t.Fatalf("%s passed %s with no %s violation: %v", c.scenario, c.bug, c.invariant, res.Violations)
 			}
-			t.Logf("%s: %d violation(s), e.g. %s", c.scenario, len(res.Violations), named[0])
+			t.Logf("%s: %d violation(s), %d of %s, e.g. %s", c.scenario, len(res.Violations), len(named), c.invariant, named[0])
 		})
 	}
 }

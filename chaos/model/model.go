@@ -169,10 +169,10 @@ func (c *checker) episodes() {
 		e := byUID[id]
 		if e == nil {
 			// A watch that was resuming (after an API server restart) sees
-			// an object late: its creationTimestamp, to the second, is then
-			// the earlier bound.
+			// an object late: its creationTimestamp (to the second) then
+			// tells when it was created.
 			created := ev.At
-			if !ev.Created.IsZero() && ev.Created.Before(created) {
+			if !ev.Created.IsZero() && ev.Created.Add(time.Second).Before(created) {
 				created = ev.Created
 			}
 			e = &episode{name: ev.Name, uid: ev.UID, fp: ev.Fingerprint, key: ev.Key, seq: ev.Episode, created: created}
@@ -196,7 +196,12 @@ func (c *checker) episodes() {
 		if !a.Ends(c.terminal) {
 			continue
 		}
-		e := c.at(a.Resource, a.At)
+		// The object acted on, by UID: its name may be taken again by the
+		// next episode within moments of its deletion.
+		e := byUID[a.UID]
+		if a.UID == "" {
+			e = c.at(a.Resource, a.At)
+		}
 		if e == nil {
 			continue
 		}
@@ -209,17 +214,26 @@ func (c *checker) episodes() {
 	}
 }
 
-// at returns the episode of that name that existed at t, or the latest
-// created before it.
+// at returns the episode of that name an answer at t named: the one open
+// at t; else one created just after t (the verifier's watch delivers a
+// creation a moment after the answer that made it); else the latest
+// created before t.
 func (c *checker) at(name string, t time.Time) *episode {
-	var best *episode
+	var before *episode
 	for _, e := range c.byName[name] {
-		if e.created.After(t.Add(c.o.Slack)) {
-			break
+		if !e.created.After(t) {
+			before = e
 		}
-		best = e
 	}
-	return best
+	if before != nil && (before.ended.IsZero() || !before.ended.Before(t)) {
+		return before
+	}
+	for _, e := range c.byName[name] {
+		if e.created.After(t) && !e.created.After(t.Add(c.o.Slack)) {
+			return e
+		}
+	}
+	return before
 }
 
 // oneOpen (M1) replays the watch in its order: the API server's order of
@@ -341,12 +355,9 @@ func (c *checker) records() {
 			// another fingerprint sharing the 32-digit prefix: not ours
 		case e != nil && e.openAt(s.At, c.o.Slack):
 		case e != nil:
+			// The bound counts from when the gateways could know of the
+			// end, however late a commit rewrote the record.
 			know := c.know(e.ended, "", history.BlindKubernetes, history.BlindRedis, history.BlindGateway)
-			if w := s.Written.Add(time.Second); w.After(know) {
-				// Rewritten after the end (a late commit): stopped within
-				// the bound of that write.
-				know = c.know(w, "", history.BlindRedis, history.BlindGateway)
-			}
 			if s.At.After(know.Add(c.o.Bound)) && !reported[name] {
 				reported[name] = true
 				c.violate(Violation{Invariant: RecordsOpen, Fingerprint: s.Fingerprint, Key: e.key, Actions: c.actionsAround(e.fp, e.ended),
@@ -483,7 +494,7 @@ func (c *checker) resolutions() {
 			end := r.Start.Add(r.Duration)
 			if r.Acknowledged() {
 				for _, o := range r.Outcomes {
-					if o.Name != f.Name || o.Index < 0 || o.Index >= len(r.Signals) || r.Signals[o.Index].Member() == "" || !e.openAt(end, c.o.Slack) {
+					if o.Name != f.Name || o.Index < 0 || o.Index >= len(r.Signals) || r.Signals[o.Index].Member() == "" || c.at(o.Name, end) != e {
 						continue
 					}
 					apply(certain, r.Signals[o.Index])
@@ -492,7 +503,7 @@ func (c *checker) resolutions() {
 				}
 				continue
 			}
-			if !e.openAt(r.Start, c.o.Slack) && !e.openAt(end, c.o.Slack) {
+			if c.at(f.Name, r.Start) != e && c.at(f.Name, end) != e {
 				continue
 			}
 			for _, sig := range r.Signals {

@@ -136,10 +136,14 @@ func TestRecordsOpenCatchesARecordOfAnEndedEpisode(t *testing.T) {
 	h := healthy()
 	h.Records = append(h.Records, history.RecordSnapshot{At: at(9), Fingerprint: fp, State: "c", Seq: 1, Written: at(1)})
 	only(t, h, RecordsOpen, "names "+e1+", which ended")
-	// Rewritten by a late commit at 8.5 s: it has until 8.5+1+2 s.
+	// Rewritten by a late commit at 8.5 s: still one the gateway should
+	// not have written.
 	h.Records[1].Written = at(8.5)
+	only(t, h, RecordsOpen, "names "+e1+", which ended")
+	// Within the bound of the end: allowed.
+	h.Records[1].At = at(6.5)
 	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
-		t.Errorf("a record rewritten after the end, read within the bound: %v", vs)
+		t.Errorf("read within the bound of the end: %v", vs)
 	}
 	h = healthy()
 	h.Final.Records = []history.RecordSnapshot{{At: at(19), Fingerprint: fp, State: "c", Seq: 7, Written: at(2)}}
@@ -238,6 +242,27 @@ func TestALateSightingCountsFromTheCreation(t *testing.T) {
 	h := healthy()
 	h.Resources[3].At = at(12)
 	h.Resources[3].Created = at(8).Truncate(time.Second)
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
+}
+
+// The controller deletes an episode and the next occurrence opens one of
+// the same name within a second: the deletion ended the first object, not
+// the second (actions are matched by UID).
+func TestADeletionEndsTheObjectItDeleted(t *testing.T) {
+	h := &history.History{Start: t0, End: at(20),
+		Requests: []load.Record{request(1, 0, 201, e1, "created"), request(2, 5.1, 201, e1, "created"), request(3, 8, 202, e1, "duplicate")},
+		Resources: []history.ResourceEvent{
+			event("ADDED", 0.01, e1, "u1", 1, ""),
+			event("DELETED", 5.01, e1, "u1", 1, ""),
+			event("ADDED", 5.12, e1, "u2", 1, ""),
+		},
+		Actions: []history.Action{{Seq: 1, At: at(5), Kind: history.ActDelete, Resource: e1, UID: "u1", Fingerprint: fp, Episode: 1}},
+		Final:   history.Final{Resources: []history.FinalResource{{Name: e1, UID: "u2", Fingerprint: fp, Episode: 1, Key: sig.Key()}}},
+	}
+	h.Resources[0].Created = at(0).Truncate(time.Second)
+	h.Resources[2].Created = at(5).Truncate(time.Second) // the same second as the deletion
 	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
 		t.Fatal(vs)
 	}

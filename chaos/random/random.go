@@ -130,6 +130,11 @@ func runRandom(t *scenario.T, o Options) {
 			}
 		}
 	})
+	// A remediation controller is always at work in a cluster: it ends,
+	// deletes and holds episodes for the whole run (more of them while a
+	// drawn controller fault adds a second one).
+	t.Inject(fault.Controller{Namespace: t.Namespace(), Seed: o.Seed, Every: 400 * time.Millisecond, Jitter: 200 * time.Millisecond,
+		Weights: fault.RandomWeights, Log: t.Actions()})
 	pool := load.NewPool(t.Namespace(), nil)
 	for w := 0; w < o.Workers; w++ {
 		wg.Add(1)

@@ -178,9 +178,9 @@ func Markdown(r *Report) string {
 			mark(check.NoOrphan), mark(check.NoLoss), mark(check.NoDuplicate), mark(check.Consistent), mark(check.NoLeak),
 			modelMark(inv), FormatMs(s.FailFastP50), FormatMs(s.FailFastP99), FormatMs(s.Recovery), s.Requests)
 	}
-	b.WriteString("\nI1: every committed fingerprint in Redis names an existing resource, and no reservation outlives its lease. " +
-		"I2: every signal answered 2xx has its resource. I3: at most one resource per fingerprint and per signal. " +
-		"I4: Redis' fingerprints are exactly the resources' (checked where the timeline says so). " +
+	b.WriteString("\nI1: every committed record in Redis names an existing episode of its fingerprint, and no reservation outlives its lease. " +
+		"I2: every signal answered 2xx has its episode (unless a controller deleted it). I3: at most one open episode per fingerprint and per signal. " +
+		"I4: every committed record names an open episode (checked where the timeline says the state has settled). " +
 		"Leaks: goroutines, Redis clients and TCP connections back to the baseline after the gateways stop. " +
 		"Model: the model checker held the run's history (every request, fault, controller action and change of a resource) against the episode model: " +
 		"M1 at most one open episode per fingerprint at every instant, M2 every acknowledged occurrence in an episode that existed, " +

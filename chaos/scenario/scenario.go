@@ -43,8 +43,12 @@ type Scenario struct {
 	// and holds the timeline, which reaches what Setup started through its
 	// closure. Run is then nil.
 	Setup func(t *T) (Prepared, error)
-	// Run is the timeline; it reports through T. Nil when Setup is set.
+	// Run is the timeline; it reports through T. Nil when Setup or
+	// Phases is set.
 	Run func(t *T)
+	// Phases, instead of Run, is a timeline of independent phases, run in
+	// order; Only narrows a scenario to some of them.
+	Phases []Phase
 	// Replica changes the options of replica i before it starts (its
 	// clock, its configuration): replicas that differ, as during a
 	// rolling change. Default: all alike.
@@ -56,6 +60,40 @@ type Scenario struct {
 	Order int
 	// Slow scenarios are skipped by the quick profile. Default: false.
 	Slow bool
+}
+
+// Phase is one part of a timeline that needs nothing of the others.
+type Phase struct {
+	Name string
+	Run  func(t *T)
+}
+
+// Only returns a copy of s that runs only the named phases (a broken
+// gateway is shown caught by the phase that exposes it, in seconds).
+func (s *Scenario) Only(names ...string) *Scenario {
+	c := *s
+	c.Phases = nil
+	for _, p := range s.Phases {
+		for _, n := range names {
+			if p.Name == n {
+				c.Phases = append(c.Phases, p)
+			}
+		}
+	}
+	return &c
+}
+
+// timeline is s's Run, or its phases in order.
+func (s *Scenario) timeline() func(*T) {
+	if s.Phases == nil {
+		return s.Run
+	}
+	return func(t *T) {
+		for _, p := range s.Phases {
+			t.Phase(p.Name)
+			p.Run(t)
+		}
+	}
 }
 
 // Prepared is what a Setup brought for one run.
@@ -74,7 +112,7 @@ type Prepared struct {
 // how its gateways are configured and its timeline.
 func (s *Scenario) Prepare(t *T) (configure func(*config.Config), run func(*T), err error) {
 	if s.Setup == nil {
-		return s.Configure, s.Run, nil
+		return s.Configure, s.timeline(), nil
 	}
 	p, err := s.Setup(t)
 	if err != nil {
@@ -115,8 +153,14 @@ func Register(s *Scenario) {
 	if _, dup := registry[s.Name]; dup {
 		panic(fmt.Sprintf("scenario %q registered twice", s.Name))
 	}
-	if (s.Run == nil) == (s.Setup == nil) {
-		panic(fmt.Sprintf("scenario %q: set Run or Setup, not both or neither", s.Name))
+	set := 0
+	for _, ok := range []bool{s.Run != nil, s.Setup != nil, s.Phases != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		panic(fmt.Sprintf("scenario %q: set one of Run, Setup and Phases", s.Name))
 	}
 	if s.Gateways == 0 {
 		s.Gateways = 1

@@ -111,10 +111,11 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 		p.start(s.Name, i+1, len(todo))
 		res := run.Run(ctx, e, s, run.Options{
 			GatewayBin: f.gatewayBin, Gateways: f.gateways,
-			Timeout:  f.duration + 3*time.Minute,
-			Logf:     p.logf,
-			OnEvent:  p.event,
-			OnRecord: p.record,
+			Timeout:    f.duration + 3*time.Minute,
+			Logf:       p.logf,
+			OnEvent:    p.event,
+			OnRecord:   p.record,
+			HistoryDir: f.reportDir,
 		})
 		p.done(res)
 		results = append(results, res)

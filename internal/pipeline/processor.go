@@ -360,7 +360,9 @@ func releases(groups []*group) []Settlement {
 
 // settle commits and releases in the background, bounded by settleGrace;
 // if Redis cannot be reached the reservations expire with their lease, and
-// the episodes are found again from the API server.
+// the episodes are found again from the API server. A commit of an episode
+// the cache no longer knows as open (a controller ended it meanwhile) is a
+// release instead: Redis must not name an ended episode.
 func (p *Processor) settle(requestID, token string, now time.Time, s []Settlement) {
 	if len(s) == 0 {
 		return
@@ -368,13 +370,18 @@ func (p *Processor) settle(requestID, token string, now time.Time, s []Settlemen
 	p.settling.Add(1)
 	go func() {
 		defer p.settling.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), settleGrace)
-		defer cancel()
 		fps := make([]string, len(s))
 		for i := range s {
 			fps[i] = s[i].Fingerprint
 		}
-		p.opts.Hooks.run(ctx, BeforeCommit, fps)
+		p.opts.Hooks.run(context.Background(), BeforeCommit, fps)
+		for i := range s {
+			if s[i].Commit && p.episodes.View(s[i].Fingerprint).Open != s[i].Seq {
+				s[i] = Settlement{Fingerprint: s[i].Fingerprint}
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), settleGrace)
+		defer cancel()
 		if err := p.dedup.Settle(ctx, token, now, s); err != nil {
 			attrs := []slog.Attr{slog.String("request_id", requestID), slog.Any("fingerprints", fps)}
 			if d, ok := AsDependencyError(err); ok {

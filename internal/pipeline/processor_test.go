@@ -69,6 +69,9 @@ func (f *fakeDedup) Lookup(_ context.Context, fps []string) ([]Record, error) {
 }
 
 type fakeCreator struct {
+	// episodes learns of what Open creates, as the watch cache does from
+	// the real creator.
+	episodes  *fakeEpisodes
 	mu        sync.Mutex
 	down      bool
 	fail      map[string]error // Open, by fingerprint
@@ -91,6 +94,9 @@ func (f *fakeCreator) Open(_ context.Context, s *Signal, _ []Member, seq int64) 
 		return OpenResult{Seq: e, Name: f.Name(s.Fingerprint, e), Count: 7, NeedsMembers: true}, nil
 	}
 	f.opened = append(f.opened, f.Name(s.Fingerprint, seq))
+	if f.episodes != nil {
+		f.episodes.set(s.Fingerprint, EpisodeView{Open: seq, Next: seq + 1})
+	}
 	return OpenResult{Seq: seq, Name: f.Name(s.Fingerprint, seq), Created: true}, nil
 }
 
@@ -121,6 +127,7 @@ func (f *fakeCreator) Namespace() string                { return "ns" }
 func (f *fakeCreator) Name(fp string, seq int64) string { return fmt.Sprintf("rr-%s-%d", fp, seq) }
 
 type fakeEpisodes struct {
+	mu        sync.Mutex
 	views     map[string]EpisodeView
 	unsynced  bool
 	unhealthy bool
@@ -128,11 +135,22 @@ type fakeEpisodes struct {
 }
 
 func (f *fakeEpisodes) View(fp string) EpisodeView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	v := f.views[fp]
 	if v.Next == 0 {
 		v.Next = 1
 	}
 	return v
+}
+
+func (f *fakeEpisodes) set(fp string, v EpisodeView) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.views == nil {
+		f.views = map[string]EpisodeView{}
+	}
+	f.views[fp] = v
 }
 func (f *fakeEpisodes) Synced() bool                              { return !f.unsynced }
 func (f *fakeEpisodes) Healthy() bool                             { return !f.unhealthy }
@@ -156,7 +174,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, hooks Hooks) *fixture {
 	t.Helper()
-	f := &fixture{d: &fakeDedup{answers: map[string][]ClaimResult{}}, c: &fakeCreator{}, e: &fakeEpisodes{}}
+	f := &fixture{d: &fakeDedup{answers: map[string][]ClaimResult{}}, e: &fakeEpisodes{}}
+	f.c = &fakeCreator{episodes: f.e}
 	p, err := NewProcessor(f.d, f.c, f.e, nil, Options{Hooks: hooks, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -441,5 +460,20 @@ func TestLeaseFenceStopsAPausedRequest(t *testing.T) {
 	}
 	if len(f.d.settles) != 1 || f.d.settles[0][0].Commit {
 		t.Errorf("settles %+v, want a release", f.d.settles)
+	}
+}
+
+// A controller ended the episode between the open and the commit: the
+// commit becomes a release, so that Redis never names an ended episode.
+func TestCommitOfAnEndedEpisodeReleases(t *testing.T) {
+	h := Hooks{BeforeCommit: func(context.Context, HookPoint, []string) {}}
+	f := newFixture(t, h)
+	f.p.opts.Hooks[BeforeCommit] = func(context.Context, HookPoint, []string) { f.e.set("a", EpisodeView{Next: 2}) }
+	if _, err := f.process(t, sig("a")); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]Settlement{{{Fingerprint: "a"}}}
+	if !reflect.DeepEqual(f.d.settles, want) {
+		t.Errorf("settles %+v, want a release: %+v", f.d.settles, want)
 	}
 }

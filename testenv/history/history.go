@@ -76,6 +76,9 @@ type Action struct {
 	// Phase set by a "phase" action.
 	Phase    string `json:"phase,omitempty"`
 	Resource string `json:"resource"`
+	// UID of the object acted on: a name is taken again by the next
+	// episode once its object is deleted.
+	UID string `json:"uid,omitempty"`
 	// Fingerprint and Episode of the resource.
 	Fingerprint string `json:"fingerprint"`
 	Episode     int64  `json:"episode"`

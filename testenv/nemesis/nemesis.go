@@ -361,7 +361,7 @@ func (n *Nemesis) resolve(ctx context.Context, name string, callErr error, happe
 }
 
 func describe(a *history.Action, rr *v1alpha1.RemediationRequest) {
-	a.Fingerprint, a.Episode = rr.Spec.Fingerprint, rr.Spec.Episode
+	a.Fingerprint, a.Episode, a.UID = rr.Spec.Fingerprint, rr.Spec.Episode, string(rr.UID)
 }
 
 // record stamps a with the time its call returned and its sequence number,
