@@ -281,7 +281,7 @@ func TestHostileRequests(t *testing.T) {
 		c.Request.Deadline = config.D(2 * time.Second)
 		c.Dedup.Lease = config.D(3 * time.Second)
 	}, "")
-	addr := strings.TrimPrefix(g.URL, "https://")
+	addr := strings.TrimPrefix(g.URL, "http://")
 	raw := func(req string, pause time.Duration, rest string) string {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {

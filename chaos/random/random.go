@@ -29,6 +29,9 @@ type Options struct {
 	// Workers are concurrent senders, each like one Alertmanager.
 	// Default: 4.
 	Workers int
+	// Specs are the faults drawn from. Default: the whole catalogue, and
+	// pauses when the gateways are processes.
+	Specs []fault.Spec
 	// Gateways is the number of replicas: every other one runs with a
 	// 1 s --dedup-window and, in-process, a clock 20 minutes slow (a
 	// rolling change, a skewed node). Default: 2.
@@ -77,12 +80,14 @@ func Scenario(o Options) *scenario.Scenario {
 	}
 }
 
-// Steps is the schedule of a run on these gateways: the whole catalogue,
-// and pauses when the gateways are processes.
-func Steps(seed int64, d time.Duration, gateways []*testenv.Gateway) []Step {
-	specs := fault.Catalog()
-	if p, ok := fault.PauseSpec(gateways); ok {
-		specs = append(specs, p)
+// Steps is the schedule of a run on these gateways: from specs, or the
+// whole catalogue and pauses when the gateways are processes.
+func Steps(seed int64, d time.Duration, gateways []*testenv.Gateway, specs []fault.Spec) []Step {
+	if specs == nil {
+		specs = fault.Catalog()
+		if p, ok := fault.PauseSpec(gateways); ok {
+			specs = append(specs, p)
+		}
 	}
 	return ScheduleOf(seed, d, specs)
 }
@@ -105,7 +110,7 @@ func logged(f fault.Fault, log *history.Log[history.Action]) fault.Fault {
 }
 
 func runRandom(t *scenario.T, o Options) {
-	steps := Steps(o.Seed, o.Duration, t.Gateways)
+	steps := Steps(o.Seed, o.Duration, t.Gateways, o.Specs)
 	for i := range steps {
 		steps[i].Fault = logged(steps[i].Fault, t.Actions())
 	}

@@ -167,12 +167,15 @@ func (p *Processor) processFiring(ctx context.Context, req *Request, idx []int, 
 	token := newToken()
 	claimedAt := time.Now()
 	if err := p.claim(ctx, token, now, groups); err != nil {
-		p.settle(req.ID, token, now, releases(groups))
+		// Some scripts may have run before the failure: release whatever
+		// this request may hold. Best effort, and the failure already has
+		// its log line.
+		p.settle("", token, now, releases(groups))
 		return err
 	}
 	p.opts.Hooks.run(ctx, AfterReserve, fps)
 	if err := p.verify(ctx, token, now, groups); err != nil {
-		p.settle(req.ID, token, now, releases(groups))
+		p.settle("", token, now, releases(groups))
 		return err
 	}
 
@@ -360,7 +363,8 @@ func releases(groups []*group) []Settlement {
 
 // settle commits and releases in the background, bounded by settleGrace;
 // if Redis cannot be reached the reservations expire with their lease, and
-// the episodes are found again from the API server. A commit of an episode
+// the episodes are found again from the API server (a failure is logged
+// with requestID; "" for a best-effort release, which logs nothing). A commit of an episode
 // the cache no longer knows as open (a controller ended it meanwhile) is a
 // release instead: Redis must not name an ended episode.
 func (p *Processor) settle(requestID, token string, now time.Time, s []Settlement) {
@@ -382,7 +386,7 @@ func (p *Processor) settle(requestID, token string, now time.Time, s []Settlemen
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), settleGrace)
 		defer cancel()
-		if err := p.dedup.Settle(ctx, token, now, s); err != nil {
+		if err := p.dedup.Settle(ctx, token, now, s); err != nil && requestID != "" {
 			attrs := []slog.Attr{slog.String("request_id", requestID), slog.Any("fingerprints", fps)}
 			if d, ok := AsDependencyError(err); ok {
 				attrs = append(attrs, slog.String("dependency", string(d.Dependency)), slog.String("operation", d.Op), slog.String("kind", string(d.Kind)))
