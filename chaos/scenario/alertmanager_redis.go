@@ -17,9 +17,9 @@ func init() {
 		Run: func(t *T) {
 			am := startAlertmanager(t, load.AlertmanagerOptions{Instances: 2, Name: "am-redis", Timing: amQuick})
 
-			t.Phase("the pair delivers: two groups, a pod with two containers")
+			t.Phase("the pair delivers one group: two pods, one with two containers")
 			a := t.Signals("AMRedisCrashLooping", 2)
-			fire(t, am, append(a, withContainer(a[0], "sidecar")))
+			fire(t, am, []load.Signal{a[0], a[1], withContainer(a[0], "sidecar")})
 			expectGiven(t, am, time.Time{}, 10*time.Second)
 
 			t.Phase("redis-server killed while the pair delivers")
