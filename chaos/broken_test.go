@@ -1,7 +1,11 @@
 package chaos_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +95,75 @@ func (u *unguardedCommit) Settle(ctx context.Context, token string, now time.Tim
 	return nil
 }
 
+// heldAnswer is a gateway's answer, held back so that a broken HTTP layer can
+// rewrite it.
+type heldAnswer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (a *heldAnswer) Header() http.Header { return a.header }
+
+func (a *heldAnswer) WriteHeader(code int) {
+	if a.code == 0 {
+		a.code = code
+	}
+}
+
+func (a *heldAnswer) Write(p []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	return a.body.Write(p)
+}
+
+// rewrite is a deliberately broken HTTP layer: each answer for which
+// change says so is sent with its code and body instead.
+func rewrite(change func(code int, body []byte) (int, []byte, bool)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a := &heldAnswer{header: http.Header{}}
+			next.ServeHTTP(a, r)
+			code, body := max(a.code, http.StatusOK), a.body.Bytes()
+			if c, b, ok := change(code, body); ok {
+				code, body = c, b
+				a.header.Set("Content-Type", "application/problem+json")
+			}
+			for k, vs := range a.header {
+				w.Header()[k] = vs
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(code)
+			_, _ = w.Write(body)
+		})
+	}
+}
+
+// overloaded429 answers overload with 429, as the gateway did before
+// episodes: Alertmanager does not retry it.
+var overloaded429 = rewrite(func(code int, body []byte) (int, []byte, bool) {
+	var p struct {
+		Type string `json:"type"`
+	}
+	if code != http.StatusServiceUnavailable || json.Unmarshal(body, &p) != nil || p.Type != "https://alertgate.io/problems/overloaded" {
+		return 0, nil, false
+	}
+	return http.StatusTooManyRequests, body, true
+})
+
+// rejectBatch refuses a whole batch with 400 when one alert of it was
+// rejected, as the gateway did before episodes: Alertmanager drops it.
+var rejectBatch = rewrite(func(code int, body []byte) (int, []byte, bool) {
+	var b struct {
+		Rejected []json.RawMessage `json:"rejected"`
+	}
+	if code < 200 || code > 299 || json.Unmarshal(body, &b) != nil || len(b.Rejected) == 0 {
+		return 0, nil, false
+	}
+	p, _ := json.Marshal(map[string]any{"type": "https://alertgate.io/problems/invalid-payload", "title": "Invalid payload",
+		"status": http.StatusBadRequest, "detail": "an alert of the batch is invalid", "rejected": b.Rejected})
+	return http.StatusBadRequest, p, true
+})
+
 // The scenarios catch deliberately broken gateways, as the README's table
 // says: each bug fails the scenario (or its phases) it names, with the
 // invariant it names.
@@ -126,6 +199,8 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			wrap: app.Wrappers{Deduper: func(d pipeline.Deduper) pipeline.Deduper {
 				return &unguardedCommit{Deduper: d, reserved: map[string]int64{}}
 			}}},
+		{bug: "429 under overload", scenario: "alertmanager-overload", invariant: check.AllGiven, wrap: app.Wrappers{Handler: overloaded429}},
+		{bug: "one bad alert fails the batch", scenario: "alertmanager-api-outage", invariant: check.AllGiven, wrap: app.Wrappers{Handler: rejectBatch}},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			s, ok := scenario.Get(c.scenario)
@@ -148,7 +223,7 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			if res.Passed || len(named) == 0 {
 				t.Fatalf("%s passed %s with no %s violation: %v", c.scenario, c.bug, c.invariant, res.Violations)
 			}
-			t.Logf("%s: %d violation(s), %d of %s, e.g. %s", c.scenario, len(res.Violations), len(named), c.invariant, named[0])
+			t.Logf("%s in %s: %d violation(s), %d of %s, e.g. %s", c.scenario, res.Duration.Round(time.Millisecond), len(res.Violations), len(named), c.invariant, named[0])
 		})
 	}
 }

@@ -35,6 +35,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "chaos suite: KUBEBUILDER_ASSETS is not set; run `make test` (it builds the control plane with hack/test-binaries.sh)")
 		os.Exit(1)
 	}
+	// The Alertmanager scenarios need a real one; without it they would
+	// fail one by one, so say it once.
+	if os.Getenv("ALERTMANAGER_BIN") == "" {
+		fmt.Fprintln(os.Stderr, "chaos suite: ALERTMANAGER_BIN is not set; run `make test` (it builds Alertmanager with hack/alertmanager.sh) or export ALERTMANAGER_BIN=$(./hack/alertmanager.sh)")
+		os.Exit(1)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	var err error
 	e, err = testenv.Start(ctx, testenv.Options{})

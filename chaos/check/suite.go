@@ -14,7 +14,10 @@ const (
 	NoDuplicate = "I3 no duplicate"
 	Consistent  = "I4 redis names open episodes"
 	// NoPhantom: no resource exists for a signal that was never sent.
-	NoPhantom    = "I5 no phantom"
+	NoPhantom = "I5 no phantom"
+	// AllGiven: every alert given to a real Alertmanager is stored as
+	// given (one episode, a member, resolved when resolved) in time.
+	AllGiven     = "A1 every alert given is stored"
 	NoLeak       = "no leak"
 	Expectations = "expectation"
 )
@@ -91,7 +94,7 @@ func (s Suite) Check(st *State, history []load.Record) []Violation {
 }
 
 // Names is every invariant a run reports, in report order.
-var Names = []string{NoOrphan, NoLoss, NoDuplicate, Consistent, NoPhantom, NoLeak, Expectations}
+var Names = []string{NoOrphan, NoLoss, NoDuplicate, Consistent, NoPhantom, AllGiven, NoLeak, Expectations}
 
 // distinct returns keys sorted, each once.
 func distinct(keys []string) []string {
