@@ -186,10 +186,10 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 		wrap          app.Wrappers
 		change        func(*scenario.Scenario) *scenario.Scenario
 	}{
-		{bug: "acknowledge before create", scenario: "kubernetes-api-failure", invariant: check.NoLoss,
+		{bug: "acknowledge before create", scenario: "kubernetes-api-failure", phases: []string{scenario.PhaseAPIDownAtCreate}, invariant: check.NoLoss,
 			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} })},
-		{bug: "no request deadline", scenario: "latency-short-deadline", invariant: check.Expectations, change: noDeadline},
-		{bug: "resource name from the clock", scenario: "two-replicas", invariant: check.NoDuplicate,
+		{bug: "no request deadline", scenario: "latency-short-deadline", phases: []string{scenario.PhaseRedisLatency}, invariant: check.Expectations, change: noDeadline},
+		{bug: "resource name from the clock", scenario: "two-replicas", phases: []string{scenario.PhaseConcurrentIdentical}, invariant: check.NoDuplicate,
 			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return clockName{c} })},
 		{bug: "time-grid names", scenario: "controller-lifecycle", phases: []string{scenario.PhaseRacingMembers}, invariant: model.OneOpen,
 			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return timeGrid{c} })},

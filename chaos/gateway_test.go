@@ -89,6 +89,10 @@ func startGateway(t *testing.T, ns string, configure func(*config.Config), bin s
 	return g
 }
 
+// fastStatus projects occurrence counts into status every 200 ms, so a
+// test waits for the projection rather than the 10 s default.
+func fastStatus(c *config.Config) { c.StatusInterval = config.D(200 * time.Millisecond) }
+
 func list(t *testing.T, ns string) []v1alpha1.RemediationRequest {
 	t.Helper()
 	var l v1alpha1.RemediationRequestList
@@ -108,7 +112,7 @@ func signals(a answer) []map[string]any {
 
 func TestAlertmanagerBatchCreateDuplicateResolve(t *testing.T) {
 	const ns = "e2e-batch"
-	g := startGateway(t, ns, nil, "")
+	g := startGateway(t, ns, fastStatus, "")
 	batch := example(t, "alertmanager-webhook.json")
 
 	a := post(t, g.URL, "/api/v1/signals/prometheus", "application/json", batch)
@@ -317,8 +321,8 @@ func TestAPIServerStopped(t *testing.T) {
 func TestTwoProcessesOneResource(t *testing.T) {
 	const ns = "e2e-two-processes"
 	bin := buildGateway(t)
-	g1 := startGateway(t, ns, nil, bin)
-	g2 := startGateway(t, ns, nil, bin)
+	g1 := startGateway(t, ns, fastStatus, bin)
+	g2 := startGateway(t, ns, fastStatus, bin)
 	body := example(t, "kubernetes-event.json")
 	var wg sync.WaitGroup
 	codes := make([]int, 20)

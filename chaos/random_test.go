@@ -61,7 +61,7 @@ func (a ackFirst) Open(ctx context.Context, s *pipeline.Signal, m []pipeline.Mem
 // The history checker must catch a gateway that acknowledges before it
 // creates, and name the occurrences it acknowledged into no episode.
 func TestRandomCatchesAckBeforeCreate(t *testing.T) {
-	const seed, d = 1, 12 * time.Second
+	const seed, d = 1, 8 * time.Second
 	res := run.Run(context.Background(), e, random.Scenario(random.Options{Seed: seed, Duration: d}),
 		run.Options{Wrap: app.Wrappers{Creator: func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} }}, HistoryDir: historyDir})
 	// The model names each occurrence acknowledged into an episode that

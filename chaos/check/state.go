@@ -71,16 +71,12 @@ func ReadRedis(ctx context.Context, rdb redis.Cmdable, prefix string) (*State, e
 		return nil, fmt.Errorf("check: scan redis: %w", err)
 	}
 	for _, name := range names {
-		h, err := rdb.HGetAll(ctx, name).Result()
+		h, ttl, err := readKey(ctx, rdb, name)
 		if err != nil {
 			return nil, fmt.Errorf("check: read %s: %w", name, err)
 		}
 		if len(h) == 0 {
-			continue // expired between SCAN and HGETALL
-		}
-		ttl, _ := rdb.PTTL(ctx, name).Result()
-		if ttl == -2 {
-			continue // expired between HGETALL and PTTL (-1 would be no TTL at all)
+			continue // expired between SCAN and the read
 		}
 		k := Key{Fingerprint: strings.TrimPrefix(name, prefix), State: h["s"], TTL: ttl}
 		k.Seq, _ = strconv.ParseInt(h["q"], 10, 64)
@@ -91,6 +87,32 @@ func ReadRedis(ctx context.Context, rdb redis.Cmdable, prefix string) (*State, e
 		st.Keys = append(st.Keys, k)
 	}
 	return st, nil
+}
+
+// readKeyScript reads a key's fields and TTL at one instant: a settle
+// between a separate HGETALL and PTTL would pair a reservation's fields
+// with a record's TTL. no-writes lets it run while Redis is out of memory,
+// which refuses a MULTI.
+var readKeyScript = redis.NewScript(`#!lua flags=no-writes
+return {redis.call('HGETALL', KEYS[1]), redis.call('PTTL', KEYS[1])}`)
+
+func readKey(ctx context.Context, rdb redis.Cmdable, name string) (map[string]string, time.Duration, error) {
+	v, err := readKeyScript.Run(ctx, rdb, []string{name}).Slice()
+	if err != nil {
+		return nil, 0, err
+	}
+	flat, _ := v[0].([]any)
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		val, _ := flat[i+1].(string)
+		h[k] = val
+	}
+	ms, _ := v[1].(int64)
+	if ms < 0 {
+		return h, time.Duration(ms), nil // -1 no TTL, -2 no key
+	}
+	return h, time.Duration(ms) * time.Millisecond, nil
 }
 
 // Committed returns the committed keys.

@@ -16,8 +16,7 @@ func init() {
 		Order:       3,
 		InProcess:   true,
 		Configure:   shortLease,
-		Run: func(t *T) {
-			t.Phase("API unreachable at the create")
+		Phases: []Phase{{PhaseAPIDownAtCreate, func(t *T) {
 			sig := t.Signals("KubeDeploymentReplicasMismatch", 1)
 			api := fault.Down{Dep: testenv.Kubernetes}
 			t.InjectAt(pipeline.BeforeCreate, api)
@@ -33,15 +32,14 @@ func init() {
 			r = t.Retry(0, sig)
 			t.ExpectStatuses([]load.Record{r}, "retry", 201)
 			t.Check(true)
-
-			t.Phase("API and Redis lost at the create: the reservation expires by itself")
-			sig = t.Signals("KubeDeploymentReplicasMismatch", 1)
-			rd := fault.Down{Dep: testenv.Redis}
+		}}, {"API and Redis lost at the create: the reservation expires by itself", func(t *T) {
+			sig := t.Signals("KubeDeploymentReplicasMismatch", 1)
+			api, rd := fault.Down{Dep: testenv.Kubernetes}, fault.Down{Dep: testenv.Redis}
 			t.InjectAt(pipeline.BeforeCreate, fault.Together{api, rd})
-			r = t.Send(0, sig)
+			r := t.Send(0, sig)
 			t.ClearHooks()
 			t.ExpectStatuses([]load.Record{r}, "API and Redis down at create", 503)
-			st = t.Check(true)
+			st := t.Check(true)
 			t.Expect(len(st.Reserved()) == 1, "want the unreleased reservation in Redis until its lease ends, found %+v", st.Reserved())
 			// Redis is read directly: the lease runs out while the gateway
 			// still cannot reach it.
@@ -49,8 +47,7 @@ func init() {
 			t.Heal(fault.Together{api, rd})
 			r = t.Retry(0, sig)
 			t.ExpectStatuses([]load.Record{r}, "retry", 201)
-
-			t.Phase("API server stopped")
+		}}, {"API server stopped", func(t *T) {
 			stop := fault.APIServerStop{}
 			t.Inject(stop)
 			rs := t.SendEach(0, t.Signals("KubeDeploymentReplicasMismatch", 5))
@@ -59,12 +56,15 @@ func init() {
 			t.ExpectRetryAfter(rs)
 			rst := t.ReadRedis()
 			t.Expect(len(rst.Reserved()) == 0, "a failed create left %d reservations", len(rst.Reserved()))
-			healed = t.Heal(stop)
+			healed := t.Heal(stop)
 			t.MeasureRecovery(stop.String(), healed)
 			for _, r := range rs {
 				t.ExpectStatuses([]load.Record{t.Retry(0, r.Signals)}, "retry after restart", 201)
 			}
 			t.Check(true)
-		},
+		}}},
 	})
 }
+
+// PhaseAPIDownAtCreate is kubernetes-api-failure's first phase.
+const PhaseAPIDownAtCreate = "API unreachable at the create"

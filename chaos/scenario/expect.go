@@ -52,11 +52,32 @@ func (c *Checks) Verify(ctx context.Context, suite check.Suite) (*check.State, [
 // Check holds the state against the suite (I1–I3; I4 too if settled) and
 // returns it.
 func (c *Checks) Check(settled bool) *check.State {
+	if settled {
+		c.waitSettles()
+	}
 	st, _, err := c.Verify(c.t.Ctx, check.Suite{Lease: c.lease, Settled: settled})
 	if err != nil {
 		c.t.Fatalf("read state: %v", err)
 	}
 	return st
+}
+
+// settleBound is how long a settle may take after its answer: the
+// gateway settles asynchronously, so a state read the moment the last
+// answer arrived may still show its reservation.
+const settleBound = time.Second
+
+// waitSettles waits, at most settleBound, until Redis holds no
+// reservation; one a fault left behind is the invariants' to judge.
+func (c *Checks) waitSettles() {
+	deadline := time.Now().Add(settleBound)
+	for time.Now().Before(deadline) && c.t.Ctx.Err() == nil {
+		st, err := check.ReadRedis(c.t.Ctx, c.stores.Redis, c.prefix)
+		if err != nil || len(st.Reserved()) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // ReadRedis returns the gateway keys alone, for when the API server is

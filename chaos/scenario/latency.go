@@ -21,7 +21,7 @@ func init() {
 			c.Kubernetes.Timeout = config.D(5 * time.Second)
 			c.Dedup.Lease = config.D(3 * time.Second)
 		},
-		Run: func(t *T) { latency(t, 1500*time.Millisecond, 504) },
+		Phases: latency(1500*time.Millisecond, 504),
 	})
 	Register(&Scenario{
 		Name:        "latency-default-deadline",
@@ -29,42 +29,48 @@ func init() {
 		Order:       6,
 		Slow:        true,
 		// The API timeout (5 s) is the longest wait below the deadline.
-		Run: func(t *T) { latency(t, 5*time.Second, 503) },
+		Phases: latency(5*time.Second, 503),
 	})
 }
 
-// latency slows each dependency in turn by 10 s and sends concurrent
-// requests, which must all end within bound with one of codes.
-func latency(t *T, bound time.Duration, codes ...int) {
+// PhaseRedisLatency is the latency scenarios' first phase.
+const PhaseRedisLatency = "10 s latency on redis"
+
+// latency is a phase per dependency: it slows it by 10 s and sends
+// concurrent requests, which must all end within bound with one of codes.
+func latency(bound time.Duration, codes ...int) []Phase {
+	var out []Phase
 	for _, dep := range testenv.Dependencies {
-		t.Phase("10 s latency on " + string(dep))
-		f := fault.Latency{Dep: dep, Latency: 10 * time.Second, Jitter: time.Second}
-		t.Inject(f)
-		sigs := t.Signals("KubeletDown", 4)
-		var wg sync.WaitGroup
-		rs := make([]load.Record, len(sigs))
-		for i, s := range sigs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rs[i] = t.Send(0, []load.Signal{s})
-			}()
-		}
-		wg.Wait()
-		t.ExpectStatuses(rs, "latency on "+string(dep), codes...)
-		// The slack covers the response's own way back and the 2-core
-		// machine's scheduling; a hanging request would take 10 s.
-		t.ExpectFast(rs, "latency on "+string(dep), bound+750*time.Millisecond)
-		t.ExpectRetryAfter(rs)
-		t.Note("latency on %s: statuses %s, slowest %s", dep, statuses(rs), slowest(rs).Round(time.Millisecond))
-		t.Check(false)
-		healed := t.Heal(f)
-		t.MeasureRecovery(f.String(), healed)
-		for _, r := range rs {
-			t.ExpectStatuses([]load.Record{t.Retry(0, r.Signals)}, "retry", 201, 202)
-		}
-		t.Check(true)
+		out = append(out, Phase{"10 s latency on " + string(dep), func(t *T) {
+			f := fault.Latency{Dep: dep, Latency: 10 * time.Second, Jitter: time.Second}
+			t.Inject(f)
+			sigs := t.Signals("KubeletDown", 4)
+			var wg sync.WaitGroup
+			rs := make([]load.Record, len(sigs))
+			for i, s := range sigs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rs[i] = t.Send(0, []load.Signal{s})
+				}()
+			}
+			wg.Wait()
+			t.ExpectStatuses(rs, "latency on "+string(dep), codes...)
+			// The slack covers the response's own way back and the 2-core
+			// machine's scheduling; a hanging request would take 10 s.
+			t.ExpectFast(rs, "latency on "+string(dep), bound+750*time.Millisecond)
+			t.ExpectRetryAfter(rs)
+			t.Note("latency on %s: statuses %s, slowest %s", dep, statuses(rs), slowest(rs).Round(time.Millisecond))
+			t.Check(false)
+			healed := t.Heal(f)
+			t.MeasureRecovery(f.String(), healed)
+			for _, r := range rs {
+				t.ExpectStatuses([]load.Record{t.Retry(0, r.Signals)}, "retry", 201, 202)
+			}
+			t.Check(true)
+		}})
 	}
+	return out
 }
 
 func slowest(rs []load.Record) time.Duration {

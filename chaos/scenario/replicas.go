@@ -15,8 +15,7 @@ func init() {
 		Description: "two gateways share Redis and the API; concurrent identical signals across both, healthy and under resets, API and Redis outages: exactly one resource per fingerprint",
 		Order:       9,
 		Gateways:    2,
-		Run: func(t *T) {
-			t.Phase("20 concurrent identical signals across both replicas")
+		Phases: append([]Phase{{PhaseConcurrentIdentical, func(t *T) {
 			sig := t.Signals("KubePodCrashLooping", 1)
 			rs := t.Concurrently(20, func(i int) load.Record { return t.Send(i, sig) })
 			t.ExpectStatuses(rs, "concurrent identical", 201, 202)
@@ -31,27 +30,36 @@ func init() {
 			t.Expect(len(st.ResourcesFor(sig[0])) == 1, "want 1 resource, found %d", len(st.ResourcesFor(sig[0])))
 			t.Expect(len(st.Committed()) == 1 && st.Committed()[0].Count == 20, "want occurrence count 20 in Redis, got %+v", st.Committed())
 			t.ExpectStatusCount(sig[0], 20)
-
-			for _, f := range []fault.Fault{
-				fault.LimitData{Dep: testenv.Redis, Bytes: 2048, Toxicity: 1},
-				fault.Down{Dep: testenv.Kubernetes},
-				fault.Down{Dep: testenv.Redis},
-			} {
-				t.Phase("concurrent senders retrying through " + f.String())
-				sigs := t.Signals("KubePodCrashLooping", 5)
-				t.Inject(f)
-				var wg sync.WaitGroup
-				t.Go(&wg, func() {
-					time.Sleep(time.Second)
-					t.Heal(f)
-				})
-				// Four senders per signal, two per replica, each retrying
-				// like Alertmanager until stored.
-				t.Concurrently(4*len(sigs), func(i int) load.Record { return t.Retry(i, sigs[i/4:i/4+1]) })
-				wg.Wait()
-				st := t.Check(true)
-				t.ExpectOneResourceEach(st, sigs, "through "+f.String())
-			}
-		},
+		}}}, retrying(
+			fault.LimitData{Dep: testenv.Redis, Bytes: 2048, Toxicity: 1},
+			fault.Down{Dep: testenv.Kubernetes},
+			fault.Down{Dep: testenv.Redis},
+		)...),
 	})
+}
+
+// PhaseConcurrentIdentical is two-replicas' first phase.
+const PhaseConcurrentIdentical = "20 concurrent identical signals across both replicas"
+
+// retrying is a phase per fault: concurrent senders retrying through it.
+func retrying(faults ...fault.Fault) []Phase {
+	var out []Phase
+	for _, f := range faults {
+		out = append(out, Phase{"concurrent senders retrying through " + f.String(), func(t *T) {
+			sigs := t.Signals("KubePodCrashLooping", 5)
+			t.Inject(f)
+			var wg sync.WaitGroup
+			t.Go(&wg, func() {
+				time.Sleep(time.Second)
+				t.Heal(f)
+			})
+			// Four senders per signal, two per replica, each retrying
+			// like Alertmanager until stored.
+			t.Concurrently(4*len(sigs), func(i int) load.Record { return t.Retry(i, sigs[i/4:i/4+1]) })
+			wg.Wait()
+			st := t.Check(true)
+			t.ExpectOneResourceEach(st, sigs, "through "+f.String())
+		}})
+	}
+	return out
 }
