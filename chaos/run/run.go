@@ -53,6 +53,9 @@ type Options struct {
 	// as a picture (NAME.history.json, NAME.history.html). Default: none
 	// written.
 	HistoryDir string
+	// KeepHistory writes the history to HistoryDir whether or not the run
+	// failed (for testdata). Default: false.
+	KeepHistory bool
 	// Seed is recorded in the history (random mode). Default: 0.
 	Seed int64
 	// Bound is the model checker's bound (model.Options.Bound). Default:
@@ -112,7 +115,7 @@ type Result struct {
 	// Model is the model checker's verdict on the run's history.
 	Model model.Result `json:"model"`
 	// History is the run's history; HistoryFiles where it was written
-	// (failed runs, with Options.HistoryDir).
+	// (failed runs, or every run with Options.KeepHistory).
 	History      *history.History `json:"-"`
 	HistoryFiles []string         `json:"historyFiles,omitempty"`
 	// Logs are the gateways' warning and error lines.
@@ -246,7 +249,7 @@ func Run(ctx context.Context, e *testenv.Env, s *scenario.Scenario, o Options) *
 		t.Violate(check.Violation{Invariant: check.NoLeak, Detail: res.Leaks.Detail})
 	}
 	res = finish(res, t, client)
-	if !res.Passed && o.HistoryDir != "" && res.History != nil {
+	if (!res.Passed || o.KeepHistory) && o.HistoryDir != "" && res.History != nil {
 		res.HistoryFiles, err = SaveHistory(o.HistoryDir, fmt.Sprintf("%s-%d", s.Name, n), res.History, res.Model)
 		if err != nil {
 			o.Logf("save history: %v", err)

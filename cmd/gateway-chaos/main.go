@@ -34,6 +34,6 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	c.AddCommand(listCmd(), runCmd())
+	c.AddCommand(listCmd(), runCmd(), checkCmd())
 	return c
 }

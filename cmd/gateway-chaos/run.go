@@ -31,6 +31,7 @@ type runFlags struct {
 	quick      bool
 	random     bool
 	duration   time.Duration
+	keep       bool
 }
 
 func runCmd() *cobra.Command {
@@ -52,6 +53,7 @@ func runCmd() *cobra.Command {
 	fl.BoolVar(&f.quick, "quick", false, "short profile: skip the scenarios marked slow")
 	fl.BoolVar(&f.random, "random", false, "run a random fault schedule instead of the scenarios")
 	fl.DurationVar(&f.duration, "duration", 2*time.Minute, "length of the random run")
+	fl.BoolVar(&f.keep, "keep-histories", false, "write every run's history to --report-dir, not only a failed one's")
 	return c
 }
 
@@ -115,7 +117,7 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 			Logf:       p.logf,
 			OnEvent:    p.event,
 			OnRecord:   p.record,
-			HistoryDir: f.reportDir,
+			HistoryDir: f.reportDir, KeepHistory: f.keep,
 		})
 		p.done(res)
 		results = append(results, res)
