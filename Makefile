@@ -10,7 +10,7 @@ ASSETS = $(shell ./hack/test-binaries.sh)
 # cached there too; the first build takes 1 to 4 minutes.
 ALERTMANAGER = $(shell ./hack/alertmanager.sh)
 
-.PHONY: all build test unit chaos run generate verify-generate vet bench fuzz clean
+.PHONY: all build test unit test-histories chaos run generate verify-generate vet bench fuzz clean
 
 all: build test
 
@@ -27,6 +27,11 @@ test: vet
 ## unit: the fast tests only (no control plane).
 unit:
 	ALERTMANAGER_BIN="$(ALERTMANAGER)" go test -race -count=1 ./internal/... ./api/...
+
+## test-histories: hold the saved histories of real runs (chaos/model/testdata/histories) against the model again.
+test-histories:
+	go test -count=1 -v -run '^TestSavedHistories$$' ./chaos/model/
+	go run ./cmd/gateway-chaos check chaos/model/testdata/histories/healthy-*.history.json
 
 ## chaos: run every resilience scenario and write the report to reports/.
 chaos:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -118,8 +119,10 @@ func TestCatalogue(t *testing.T) {
 				}
 				if c, ok := f.(fault.Controller); ok {
 					controllers++
-					if c.Log == nil || c.Namespace != "" || c.Weights[history.ActDelete] != 0 {
-						t.Fatalf("seed %d: random controller %+v: want a log, the gateways' namespace, no deletions", seed, c)
+					// Namespace "" is the gateways'; the acts are random
+					// mode's, deletions and held deletions included.
+					if c.Log == nil || c.Namespace != "" || !maps.Equal(c.Weights, fault.RandomWeights) {
+						t.Fatalf("seed %d: random controller %+v: want a log, the gateways' namespace, RandomWeights", seed, c)
 					}
 				}
 			}
