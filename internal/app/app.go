@@ -1,7 +1,7 @@
 // Package app assembles a gateway from its configuration: the Redis client
 // and dedup store, the Kubernetes client and creator, the status syncer,
-// the processor and the HTTP server. cmd/gateway and the chaos environment
-// both build gateways here, so tests run the gateway as it is shipped.
+// the processor and the HTTP server. cmd/gateway and testenv (the tests'
+// environment) both build gateways here, so tests run it as shipped.
 package app
 
 import (

@@ -119,7 +119,8 @@ type Request struct {
 	MaxLabels int `json:"maxLabels"`
 	// MaxClockSkew is how far in the future a timestamp may be.
 	MaxClockSkew Duration `json:"maxClockSkew"`
-	// MaxInFlight bounds concurrent signal requests; above it, 429.
+	// MaxInFlight bounds concurrent signal requests; above it, 503 with
+	// Retry-After (never 429, which Alertmanager does not retry).
 	MaxInFlight int `json:"maxInFlight"`
 	// SenderRate and SenderBurst are a token bucket per sender (requests
 	// per second); 0 turns it off.

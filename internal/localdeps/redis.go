@@ -1,8 +1,8 @@
 // Package localdeps runs the gateway's dependencies as local processes on
 // loopback: a real redis-server and a real control plane (envtest:
-// kube-apiserver + etcd) with the RemediationRequest CRD installed. The
-// chaos environment breaks them; `gateway --dev` uses them when no Redis or
-// cluster is configured.
+// kube-apiserver + etcd) with the RemediationRequest CRD installed.
+// testenv (the tests' environment) breaks them; `gateway --dev` uses them
+// when no Redis or cluster is configured.
 package localdeps
 
 import (
