@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -56,6 +57,9 @@ type GatewayOptions struct {
 	// gateway is ready once it reaches both dependencies and has read its
 	// episodes, and until then it answers 503. Default: wait until ready.
 	ListenOnly bool
+	// ReadyTimeout bounds the wait until ready (a gateway lists all its
+	// resources first: 100k take longer). Default: ReadyTimeout.
+	ReadyTimeout time.Duration
 }
 
 // Bounds of a gateway's start.
@@ -135,7 +139,7 @@ func (e *Env) StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, err
 	if o.ListenOnly {
 		return g, nil
 	}
-	if err := g.WaitReady(ctx); err != nil {
+	if err := g.WaitReady(ctx, cmp.Or(o.ReadyTimeout, ReadyTimeout)); err != nil {
 		_ = g.Stop()
 		return nil, err
 	}
@@ -300,9 +304,9 @@ func (g *Gateway) Ready(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// WaitReady waits (at most ReadyTimeout) until Ready.
-func (g *Gateway) WaitReady(ctx context.Context) error {
-	err := Wait(ctx, ReadyTimeout, 50*time.Millisecond, "gateway "+g.URL+" ready", func() (bool, error) { return g.Ready(ctx), nil })
+// WaitReady waits, at most timeout, until Ready.
+func (g *Gateway) WaitReady(ctx context.Context, timeout time.Duration) error {
+	err := Wait(ctx, timeout, 50*time.Millisecond, "gateway "+g.URL+" ready", func() (bool, error) { return g.Ready(ctx), nil })
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, g.Logs.String())
 	}

@@ -198,6 +198,8 @@ type gatewaySpec struct {
 	// Toxiproxy (its API traffic always goes through the proxy).
 	direct    bool
 	configure func(*config.Config)
+	// readyTimeout: testenv.GatewayOptions.ReadyTimeout.
+	readyTimeout time.Duration
 }
 
 // statusIdle sets the status projection's interval to an hour, so that it
@@ -213,6 +215,7 @@ func (h *Harness) namespace(ctx context.Context, bench string) (string, error) {
 // startGateway starts one gateway process.
 func (h *Harness) startGateway(ctx context.Context, ns, prefix string, s gatewaySpec) (*testenv.Gateway, error) {
 	g, err := h.Env.StartGateway(ctx, testenv.GatewayOptions{Namespace: ns, KeyPrefix: prefix, Bin: cmp.Or(s.bin, h.GatewayBin),
+		ReadyTimeout: s.readyTimeout,
 		Configure: func(c *config.Config) {
 			if s.direct {
 				c.Redis.Addr = h.Env.Redis.Addr()

@@ -131,8 +131,8 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 		sizes, d = []int{1000, 10000}, 3*time.Second
 	}
 	res := &Result{Name: "memory", Figures: map[string]float64{}}
-	rows := []string{"| episodes | Redis used_memory growth per fingerprint | MEMORY USAGE of one key | gateway ready after | episode cache | Go heap in use, idle | gateway RSS idle | gateway peak RSS under load | gateway RSS at end | requests | signals/s |",
-		"|---|---|---|---|---|---|---|---|---|---|---|"}
+	rows := []string{"| episodes | Redis used_memory growth per fingerprint | MEMORY USAGE of one key | gateway ready after | episode cache | Go heap live, idle | Go heap in use, idle | gateway RSS idle | gateway peak RSS under load | gateway RSS at end | requests | signals/s |",
+		"|---|---|---|---|---|---|---|---|---|---|---|---|"}
 	heaps := map[int]float64{}
 	for _, n := range sizes {
 		ns, err := h.namespace(ctx, fmt.Sprintf("memory-%d", n))
@@ -167,7 +167,7 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 		per := float64(after-before) / float64(len(keys))
 		h.logf("%d episodes opened in %s (%d keys): used_memory +%d B (%.0f B each), MEMORY USAGE %d B", n, took.Round(time.Second), len(keys), after-before, per, usage)
 		started := time.Now()
-		gw, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "gateway", direct: true})
+		gw, err := h.startGateway(ctx, ns, prefix, gatewaySpec{name: "gateway", direct: true, readyTimeout: 10 * time.Minute})
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +175,7 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 		time.Sleep(2 * time.Second)
 		idle, _ := procstat.Read(gw.PID())
 		rt := readRuntime(ctx, gw.URL)
-		heaps[n] = rt.heap
+		heaps[n] = rt.live
 		h.settle(ctx)
 		before2 := gen.Stats().Signals
 		r, err := h.run(ctx, attack.Options{Name: fmt.Sprintf("duplicates over %d episodes", n), Targeter: gen.Targeter([]string{gw.URL}),
@@ -187,11 +187,12 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 		sigs := float64(gen.Stats().Signals-before2) / r.Seconds
 		p := proc(r, "gateway")
 		_ = gw.Stop()
-		rows = append(rows, fmt.Sprintf("| %d | %.0f B | %d B | %s | %.0f | %.1f MiB | %s | %s | %s | %d (%v) | %.0f |", len(keys), per, usage,
-			ready.Round(10*time.Millisecond), rt.cached, rt.heap/(1<<20), procstat.MiB(idle.RSS), procstat.MiB(p.PeakRSS), procstat.MiB(p.EndRSS), r.Requests, r.Codes, sigs))
+		rows = append(rows, fmt.Sprintf("| %d | %.0f B | %d B | %s | %.0f | %.1f MiB | %.1f MiB | %s | %s | %s | %d (%v) | %.0f |", len(keys), per, usage,
+			ready.Round(10*time.Millisecond), rt.cached, rt.live/(1<<20), rt.heap/(1<<20), procstat.MiB(idle.RSS), procstat.MiB(p.PeakRSS), procstat.MiB(p.EndRSS), r.Requests, r.Codes, sigs))
 		res.Figures[fmt.Sprintf("rss_idle_mib_%d", n)] = float64(idle.RSS) / (1 << 20)
 		res.Figures[fmt.Sprintf("rss_peak_mib_%d", n)] = float64(p.PeakRSS) / (1 << 20)
 		res.Figures[fmt.Sprintf("heap_idle_mib_%d", n)] = rt.heap / (1 << 20)
+		res.Figures[fmt.Sprintf("heap_live_mib_%d", n)] = rt.live / (1 << 20)
 		res.Figures[fmt.Sprintf("ready_s_%d", n)] = ready.Seconds()
 		res.Figures[fmt.Sprintf("redis_bytes_per_fp_%d", n)] = per
 		res.Figures[fmt.Sprintf("memory_usage_key_%d", n)] = float64(usage)
@@ -200,7 +201,7 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 	small, large := sizes[0], sizes[1]
 	perResource := (heaps[large] - heaps[small]) / float64(large-small)
 	res.Figures["cache_bytes_per_resource"] = perResource
-	res.Summary = fmt.Sprintf("Episode cache: **%.0f B of Go heap per resource** (heap in use %.1f MiB idle with %d episodes, %.1f MiB with %d); the gateway was ready %.1f s after its start with %d. "+
+	res.Summary = fmt.Sprintf("Episode cache: **%.0f B of live Go heap per resource** (live heap %.1f MiB idle with %d episodes, %.1f MiB with %d); the gateway was ready %.1f s after its start with %d. "+
 		"Gateway RSS idle %.1f / %.1f MiB, peak under load %.1f / %.1f MiB. Redis: **%.0f B** per fingerprint (MEMORY USAGE of one key), %.0f B of used_memory growth per fingerprint at %d.",
 		perResource, heaps[small]/(1<<20), small, heaps[large]/(1<<20), large, res.Figures[fmt.Sprintf("ready_s_%d", large)], large,
 		res.Figures[fmt.Sprintf("rss_idle_mib_%d", small)], res.Figures[fmt.Sprintf("rss_idle_mib_%d", large)],
@@ -209,16 +210,16 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 	res.Tables = []string{strings.Join(rows, "\n")}
 	res.Notes = []string{
 		"Each fingerprint's episode 1 is created directly in the API server (create.Build of the signal the gateway's reader makes from the very webhook later sent) and committed in Redis by the gateway's own store; a fresh gateway process then lists them (500 a page) into its episode cache before it is ready.",
-		"The cost per resource is the difference of the Go heap in use (go_memstats_heap_inuse_bytes of the gateway's /metrics, 2 s after it is ready) between the two sizes, divided by the difference of their sizes.",
+		"The cost per resource is the difference of the live heap (go_gc_heap_live_bytes of the gateway's /metrics: what the last GC marked, 2 s after it is ready) between the two sizes, divided by the difference of their sizes; the heap in use adds the garbage not yet collected.",
 		fmt.Sprintf("A fresh gateway per size; %s closed loop with %d connections of duplicates spread uniformly over all the fingerprints; peak RSS is VmHWM reset at the start of the attack.", d, DuplicateConnections),
 		"used_memory growth includes the main and expires dictionaries' entries and their growth slack (the dictionaries double in size).",
 	}
 	return res, nil
 }
 
-// readRuntime reads the Go heap in use and the episode cache's size from
-// the gateway's /metrics.
-func readRuntime(ctx context.Context, base string) (rt struct{ heap, cached float64 }) {
+// readRuntime reads the Go heap in use, the heap the last GC marked live
+// and the episode cache's size from the gateway's /metrics.
+func readRuntime(ctx context.Context, base string) (rt struct{ heap, live, cached float64 }) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -229,6 +230,9 @@ func readRuntime(ctx context.Context, base string) (rt struct{ heap, cached floa
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
 			rt.heap, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+		if v, ok := strings.CutPrefix(l, "go_gc_heap_live_bytes "); ok {
+			rt.live, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 		if v, ok := strings.CutPrefix(l, "alertgate_episode_cache_resources "); ok {
 			rt.cached, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)

@@ -5,6 +5,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"regexp"
 
 	"github.com/alertgate/gateway/internal/pipeline"
 )
@@ -102,7 +103,10 @@ func New() *Metrics {
 		}
 	}
 	m.Registry.MustRegister(
-		collectors.NewGoCollector(),
+		// go_gc_heap_live_bytes (the heap the last GC marked live) besides
+		// the memstats: what the episode cache costs, without garbage.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored, m.Rejected,
 		m.DependencyErrors, m.RequestDuration, m.BreakerState, m.InFlight, m.StatusErrors,
