@@ -9,7 +9,9 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,10 +37,16 @@ const (
 	// RecordsOpen: every committed Redis record names an open episode of
 	// its fingerprint, or stops within the bound of its episode's end.
 	RecordsOpen = "M5 records name open episodes"
+	// Given: every alert a real Alertmanager was given went out in a
+	// delivery the gateway acknowledged, as given (firing since its
+	// startsAt, or resolved at its endsAt), before the history ends. With
+	// M2 and M4 it is then stored as given: a refusal Alertmanager does not
+	// retry (a 4xx) shows here.
+	Given = "M6 every alert given is acknowledged"
 )
 
 // Invariants lists them in report order.
-var Invariants = []string{OneOpen, Attached, NoAbsorb, Resolution, RecordsOpen}
+var Invariants = []string{OneOpen, Attached, NoAbsorb, Resolution, RecordsOpen, Given}
 
 // Options of a check.
 type Options struct {
@@ -136,6 +144,7 @@ func Check(h *history.History, o Options) Result {
 	st := c.acknowledgements()
 	c.resolutions()
 	c.records()
+	c.given()
 	for i := range c.out {
 		c.out[i].Seed = h.Seed
 	}
@@ -156,6 +165,68 @@ func Check(h *history.History, o Options) Result {
 }
 
 func (c *checker) violate(v Violation) { c.out = append(c.out, v) }
+
+// given holds every alert given to a real Alertmanager against its
+// deliveries. Only a member's latest firing is judged: Alertmanager sends
+// a group's current state, so a resolution overtaken by a re-fire may
+// never go out.
+func (c *checker) given() {
+	for _, am := range c.h.Alertmanagers {
+		senders := map[string]bool{}
+		for _, s := range am.Senders {
+			senders[s] = true
+		}
+		acked := map[string]bool{}
+		carried := map[string][]int{} // delivery → requests that carried it
+		for _, r := range c.h.Requests {
+			if !senders[r.Sender] {
+				continue
+			}
+			for _, s := range r.Signals {
+				carried[s.Delivery()] = append(carried[s.Delivery()], r.Seq)
+			}
+			if !r.Acknowledged() {
+				continue
+			}
+			for _, o := range r.Outcomes {
+				if o.Index >= 0 && o.Index < len(r.Signals) {
+					acked[r.Signals[o.Index].Delivery()] = true
+				}
+			}
+		}
+		for i, g := range am.Given {
+			member := g.Signal.Member()
+			if slices.ContainsFunc(am.Given[i+1:], func(o load.GivenAlert) bool { return o.Signal.Member() == member }) {
+				continue
+			}
+			d := g.Signal.Delivery()
+			if acked[d] {
+				continue
+			}
+			state, at := "firing", g.FiredAt
+			if g.Signal.Resolved {
+				state, at = "resolved", g.ResolvedAt
+			}
+			c.violate(Violation{Invariant: Given, Key: g.Signal.Key(), Requests: carried[d],
+				Detail: fmt.Sprintf("alert %s given to %s %s at %s: no delivery of it as given was acknowledged (%d carried it: %s)",
+					member, am.Name, state, at.Format("15:04:05.000"), len(carried[d]), c.answers(carried[d]))})
+		}
+	}
+}
+
+// answers lists the status codes of the requests seqs.
+func (c *checker) answers(seqs []int) string {
+	var codes []string
+	for _, r := range c.h.Requests {
+		if slices.Contains(seqs, r.Seq) {
+			codes = append(codes, strconv.Itoa(r.Status))
+		}
+	}
+	if len(codes) == 0 {
+		return "none was made"
+	}
+	return strings.Join(codes, " ")
+}
 
 // episodes rebuilds every episode's life from the watch, its end
 // sharpened by the action that caused it.

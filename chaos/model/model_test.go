@@ -267,3 +267,53 @@ func TestADeletionEndsTheObjectItDeleted(t *testing.T) {
 		t.Fatal(vs)
 	}
 }
+
+// M6: every alert a real Alertmanager was given must have gone out in an
+// acknowledged delivery as given; a refusal it does not retry (a 429, a
+// 400 for a batch with one bad alert) leaves one unacknowledged.
+func TestGivenCatchesAnAlertNeverAcknowledged(t *testing.T) {
+	fired := sig
+	fired.StartsAt = at(-1)
+	resolved := fired.Resolve(at(4))
+	delivery := func(seq int, start float64, status int, s load.Signal, outcome string) load.Record {
+		r := load.Record{Seq: seq, Sender: "am-0", Gateway: "gw-0", Start: at(start), Duration: 20 * time.Millisecond, Status: status, Signals: []load.Signal{s}}
+		if status < 300 {
+			r.Outcomes = []pipeline.Outcome{{Index: 0, Fingerprint: fp, Name: e1, Status: pipeline.Status(outcome)}}
+		}
+		return r
+	}
+	base := func() *history.History {
+		return &history.History{Start: t0, End: at(20),
+			Requests:      []load.Record{delivery(1, 0, 201, fired, "created")},
+			Resources:     []history.ResourceEvent{event("ADDED", 0.01, e1, "u1", 1, "")},
+			Alertmanagers: []history.Alertmanager{{Name: "am", Senders: []string{"am-0"}, Given: []load.GivenAlert{{Signal: fired, FiredAt: at(-0.5)}}}},
+		}
+	}
+	if vs := Check(base(), Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
+	// Refused with 429, never retried.
+	h := base()
+	h.Requests[0] = delivery(1, 0, 429, fired, "")
+	h.Resources = nil
+	only(t, h, Given, "(1 carried it: 429)")
+	// Retried after a 503 and acknowledged: holds.
+	h.Requests = append(h.Requests, delivery(2, 1, 201, fired, "created"))
+	h.Resources = []history.ResourceEvent{event("ADDED", 1.01, e1, "u1", 1, "")}
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("acknowledged on a retry: %v", vs)
+	}
+	// Resolved: its resolution must go out too; the firing need not, once
+	// superseded by the resolution.
+	h = base()
+	h.Alertmanagers[0].Given[0] = load.GivenAlert{Signal: resolved, FiredAt: at(-0.5), ResolvedAt: at(4)}
+	only(t, h, Given, "resolved at")
+	h.Requests = append(h.Requests, delivery(2, 5, 200, resolved, "resolved"))
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Errorf("its resolution acknowledged: %v", vs)
+	}
+	// Another sender's acknowledgement does not count.
+	h = base()
+	h.Requests[0].Sender = "loop-0"
+	only(t, h, Given, "none was made")
+}

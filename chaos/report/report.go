@@ -154,7 +154,7 @@ func Markdown(r *Report) string {
 	fmt.Fprintf(&b, "Mode %s, seed %d: %d scenario(s) in %s on %d CPUs (%s, gateway %s), %s.\n\n",
 		r.Mode, r.Seed, len(r.Scenarios), r.Duration.Round(time.Second), r.Machine.CPUs, r.Machine.GoVersion, r.Machine.Gateway,
 		r.Generated.Format(time.RFC3339))
-	b.WriteString("| scenario | verdict | I1 orphan | I2 loss | I3 duplicate | I4 consistent | leaks | model M1–M5 | 503/504 p50 / p99 | recovery | requests |\n")
+	b.WriteString("| scenario | verdict | I1 orphan | I2 loss | I3 duplicate | I4 consistent | leaks | model M1–M6 | 503/504 p50 / p99 | recovery | requests |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		inv := map[string]run.Invariant{}
@@ -184,7 +184,8 @@ func Markdown(r *Report) string {
 		"Leaks: goroutines, Redis clients and TCP connections back to the baseline after the gateways stop. " +
 		"Model: the model checker held the run's history (every request, fault, controller action and change of a resource) against the episode model: " +
 		"M1 at most one open episode per fingerprint at every instant, M2 every acknowledged occurrence in an episode that existed, " +
-		"M3 no occurrence absorbed by an ended episode once the gateway could know, M4 resolution follows the members, M5 Redis names only open episodes. " +
+		"M3 no occurrence absorbed by an ended episode once the gateway could know, M4 resolution follows the members, M5 Redis names only open episodes, " +
+		"M6 every alert given to a real Alertmanager went out in a delivery the gateway acknowledged (where one sent). " +
 		"–: not checked in this scenario. " +
 		"Recovery: longest time from a fault's removal to the first 201.\n")
 	for _, s := range r.Scenarios {

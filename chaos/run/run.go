@@ -281,6 +281,7 @@ func assemble(s *scenario.Scenario, t *scenario.T, client *load.Client, watch *h
 	h := &history.History{
 		Scenario: s.Name, Seed: seed, Namespace: t.Namespace(), Lease: cfg.Dedup.Lease.Duration, Terminal: cfg.Kubernetes.TerminalPhases,
 		Requests: client.Records(), Faults: t.Faults(), Actions: t.Actions().All(), Resources: watch.Events(), Records: t.RecordsRead(),
+		Alertmanagers: t.Alertmanagers(),
 	}
 	for _, g := range t.Gateways {
 		h.Gateways = append(h.Gateways, g.URL)

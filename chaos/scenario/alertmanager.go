@@ -54,6 +54,9 @@ func startAlertmanager(t *T, o load.AlertmanagerOptions) *alertmanager {
 		t.Fatalf("start alertmanager: %v", err)
 	}
 	t.Defer(am.Stop)
+	t.rec.mu.Lock()
+	t.rec.ams = append(t.rec.ams, am)
+	t.rec.mu.Unlock()
 	t.Note("%d alertmanager(s) %s ready in %s, group_wait %s, group_interval %s", am.Instances(), o.Name,
 		time.Since(start).Round(time.Millisecond), o.Timing.Route().GroupWait, o.Timing.Route().GroupInterval)
 	return &alertmanager{Alertmanager: am}
@@ -214,7 +217,7 @@ func expectGiven(t *T, am *alertmanager, from time.Time, bound time.Duration) ti
 			for i, g := range given {
 				// As in givenProblems, only a member's latest firing counts.
 				superseded := slices.ContainsFunc(given[i+1:], func(o load.GivenAlert) bool { return o.Signal.Member() == g.Signal.Member() })
-				if why[i] == "" && !superseded && !acked[deliveredAs(g.Signal)] {
+				if why[i] == "" && !superseded && !acked[g.Signal.Delivery()] {
 					why[i] = "no delivery of it as given was acknowledged, alertmanager's deliveries of it were answered " + answeredFor(t, am, g.Signal)
 				}
 			}
@@ -272,13 +275,7 @@ func expectGiven(t *T, am *alertmanager, from time.Time, bound time.Duration) ti
 	return allAt.Sub(since)
 }
 
-// deliveredAs identifies an alert in one state: its member, firing or
-// resolved, and its times.
-func deliveredAs(s load.Signal) string {
-	return fmt.Sprintf("%s %v %s %s", s.Member(), s.Resolved, s.StartsAt.UTC().Format(time.RFC3339Nano), s.EndsAt.UTC().Format(time.RFC3339Nano))
-}
-
-// acknowledged are the alerts (deliveredAs) that some delivery of am
+// acknowledged are the alerts (load.Signal.Delivery) that some delivery of am
 // carried and its answer, a 2xx, gave an outcome for.
 func acknowledged(t *T, am *alertmanager) map[string]bool {
 	names := senders(am)
@@ -289,7 +286,7 @@ func acknowledged(t *T, am *alertmanager) map[string]bool {
 		}
 		for _, o := range r.Outcomes {
 			if o.Index >= 0 && o.Index < len(r.Signals) {
-				out[deliveredAs(r.Signals[o.Index])] = true
+				out[r.Signals[o.Index].Delivery()] = true
 			}
 		}
 	}
@@ -299,10 +296,10 @@ func acknowledged(t *T, am *alertmanager) map[string]bool {
 // answeredFor lists the answers to the deliveries of am that carried s.
 func answeredFor(t *T, am *alertmanager, s load.Signal) string {
 	names := senders(am)
-	want := deliveredAs(s)
+	want := s.Delivery()
 	var codes []int
 	for _, r := range t.History() {
-		if names[r.Sender] && slices.ContainsFunc(r.Signals, func(d load.Signal) bool { return deliveredAs(d) == want }) {
+		if names[r.Sender] && slices.ContainsFunc(r.Signals, func(d load.Signal) bool { return d.Delivery() == want }) {
 			codes = append(codes, r.Status)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/testenv/fault"
 	"github.com/alertgate/gateway/testenv/history"
+	"github.com/alertgate/gateway/testenv/load"
 	"github.com/alertgate/gateway/testenv/nemesis"
 )
 
@@ -20,6 +21,7 @@ type recorder struct {
 	records []history.RecordSnapshot
 	actions history.Log[history.Action]
 	nemesis *nemesis.Nemesis
+	ams     []*load.Alertmanager
 }
 
 func (r *recorder) injected(f fault.Fault, at time.Time) {
@@ -55,6 +57,22 @@ func Snapshots(st *check.State, at time.Time) []history.RecordSnapshot {
 	out := make([]history.RecordSnapshot, 0, len(st.Keys))
 	for _, k := range st.Keys {
 		out = append(out, history.RecordSnapshot{At: at, Fingerprint: k.Fingerprint, State: k.State, Seq: k.Seq, Count: k.Count, Written: k.Written})
+	}
+	return out
+}
+
+// Alertmanagers are the run's real Alertmanagers, with what each was
+// given so far.
+func (t *T) Alertmanagers() []history.Alertmanager {
+	t.rec.mu.Lock()
+	defer t.rec.mu.Unlock()
+	var out []history.Alertmanager
+	for _, am := range t.rec.ams {
+		h := history.Alertmanager{Name: am.Name(), Given: am.Given()}
+		for i := range am.Instances() {
+			h.Senders = append(h.Senders, am.Proxy(i).Name())
+		}
+		out = append(out, h)
 	}
 	return out
 }

@@ -45,6 +45,18 @@ type History struct {
 	Records []RecordSnapshot `json:"records"`
 	// Final is the state read directly at the end, after quiescence.
 	Final Final `json:"final"`
+	// Alertmanagers are the real Alertmanagers that sent, with every alert
+	// they were given.
+	Alertmanagers []Alertmanager `json:"alertmanagers,omitempty"`
+}
+
+// Alertmanager is one real Alertmanager (or HA pair) of a run.
+type Alertmanager struct {
+	Name string `json:"name"`
+	// Senders are the Sender names of its deliveries (load.Record.Sender).
+	Senders []string `json:"senders"`
+	// Given are the alerts it was given, each firing with its resolution.
+	Given []load.GivenAlert `json:"given"`
 }
 
 // Fault is one injected fault, from inject to heal.

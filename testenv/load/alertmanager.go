@@ -80,11 +80,11 @@ type Alertmanager struct {
 type GivenAlert struct {
 	// Signal is the alert as pushed: StartsAt, and once resolved, Resolved
 	// and EndsAt.
-	Signal Signal
+	Signal Signal `json:"signal"`
 	// FiredAt and ResolvedAt are when the pushes were accepted; ResolvedAt
 	// is zero while it fires.
-	FiredAt    time.Time
-	ResolvedAt time.Time
+	FiredAt    time.Time `json:"firedAt"`
+	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
 }
 
 // StartAlertmanager starts the Proxies and the Alertmanagers, recording
@@ -134,6 +134,9 @@ func StartAlertmanager(ctx context.Context, c *Client, o AlertmanagerOptions) (*
 	go a.resend()
 	return a, nil
 }
+
+// Name is AlertmanagerOptions.Name.
+func (a *Alertmanager) Name() string { return a.opts.Name }
 
 // Instances is the number of Alertmanagers.
 func (a *Alertmanager) Instances() int { return len(a.procs) }

@@ -126,6 +126,13 @@ func (s Signal) Member() string {
 	return s.Key() + "/" + s.container() + "/" + s.severity()
 }
 
+// Delivery identifies an alert in one state: its member, firing or
+// resolved, and its times; a delivery carrying it as given has an equal
+// Delivery.
+func (s Signal) Delivery() string {
+	return fmt.Sprintf("%s %v %s %s", s.Member(), s.Resolved, s.StartsAt.UTC().Format(time.RFC3339Nano), s.EndsAt.UTC().Format(time.RFC3339Nano))
+}
+
 func (s Signal) container() string {
 	if s.Container == "" {
 		return DefaultContainer
