@@ -5,11 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
 	"github.com/alertgate/gateway/chaos/check"
 	"github.com/alertgate/gateway/chaos/model"
 	"github.com/alertgate/gateway/chaos/run"
@@ -50,6 +56,28 @@ func (a absorbing) View(fp string) pipeline.EpisodeView {
 		v.Open = v.Next - 1
 	}
 	return v
+}
+
+// perResource is a deliberately broken creator: resolution is per
+// resource, as before members: any member's resolution resolves the
+// episode, and a later firing never clears it.
+type perResource struct{ pipeline.Creator }
+
+func (c perResource) UpdateMembers(ctx context.Context, fp string, seq int64, ms []pipeline.Member, receivedAt time.Time) (bool, error) {
+	resolving := slices.ContainsFunc(ms, func(m pipeline.Member) bool { return !m.ResolvedAt.IsZero() })
+	rr := &v1alpha1.RemediationRequest{}
+	key := client.ObjectKey{Namespace: c.Namespace(), Name: c.Name(fp, seq)}
+	if !resolving && e.Kube.Get(ctx, key, rr) == nil && rr.Status.Resolution != nil {
+		return true, nil // a firing again leaves it resolved
+	}
+	found, err := c.Creator.UpdateMembers(ctx, fp, seq, ms, receivedAt)
+	if err != nil || !found || !resolving {
+		return found, err
+	}
+	now := metav1.Now()
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"resolution": v1alpha1.Resolution{ResolvedAt: now, ReceivedAt: now}}})
+	rr.ObjectMeta = metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}
+	return true, e.Kube.Status().Patch(ctx, rr, client.RawPatch(types.MergePatchType, patch))
 }
 
 // unguardedCommit is a deliberately broken store: it settles what its
@@ -199,6 +227,8 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			wrap: app.Wrappers{Deduper: func(d pipeline.Deduper) pipeline.Deduper {
 				return &unguardedCommit{Deduper: d, reserved: map[string]int64{}}
 			}}},
+		{bug: "resolution per resource", scenario: "controller-lifecycle", phases: []string{scenario.PhaseRefire}, invariant: model.Resolution,
+			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return perResource{c} })},
 		{bug: "429 under overload", scenario: "alertmanager-overload", invariant: check.AllGiven, wrap: app.Wrappers{Handler: overloaded429}},
 		{bug: "one bad alert fails the batch", scenario: "alertmanager-api-outage", invariant: check.AllGiven, wrap: app.Wrappers{Handler: rejectBatch}},
 	} {
