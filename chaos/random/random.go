@@ -33,8 +33,9 @@ type Options struct {
 	// pauses when the gateways are processes.
 	Specs []fault.Spec
 	// Gateways is the number of replicas: every other one runs with a
-	// 1 s --dedup-window and, in-process, a clock 20 minutes slow (a
-	// rolling change, a skewed node). Default: 2.
+	// 1 s --dedup-window, --max-in-flight 1 (overloaded whenever two
+	// senders reach it at once) and, in-process, a clock 20 minutes slow
+	// (a rolling change, a small replica, a skewed node). Default: 2.
 	Gateways int
 }
 
@@ -50,7 +51,7 @@ func Scenario(o Options) *scenario.Scenario {
 		Name: "random",
 		Description: fmt.Sprintf("seed %d: random faults from the whole catalogue (a remediation controller among them; gateway pauses when the gateways are processes) "+
 			"for %s under %d Alertmanager-like senders of alerts that fire, repeat, resolve, re-fire and escalate and of Events, "+
-			"to replicas that differ in clock and window; then the history is held against the model",
+			"to replicas that differ in clock, window and --max-in-flight (overload); then the history is held against the model",
 			o.Seed, o.Duration, o.Workers),
 		Gateways: o.Gateways,
 		Seed:     o.Seed,
@@ -71,6 +72,7 @@ func Scenario(o Options) *scenario.Scenario {
 					before(c)
 				}
 				c.Dedup.Window = config.D(time.Second)
+				c.Request.MaxInFlight = 1
 			}
 			if g.Bin == "" {
 				g.Clock = testenv.SkewedClock(-20 * time.Minute)
