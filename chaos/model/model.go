@@ -9,9 +9,7 @@ package model
 
 import (
 	"fmt"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -167,65 +165,28 @@ func Check(h *history.History, o Options) Result {
 func (c *checker) violate(v Violation) { c.out = append(c.out, v) }
 
 // given holds every alert given to a real Alertmanager against its
-// deliveries. Only a member's latest firing is judged: Alertmanager sends
-// a group's current state, so a resolution overtaken by a re-fire may
-// never go out.
+// deliveries; only a member's latest firing is judged (load.Superseded).
 func (c *checker) given() {
 	for _, am := range c.h.Alertmanagers {
-		senders := map[string]bool{}
-		for _, s := range am.Senders {
-			senders[s] = true
-		}
-		acked := map[string]bool{}
-		carried := map[string][]int{} // delivery → requests that carried it
-		for _, r := range c.h.Requests {
-			if !senders[r.Sender] {
-				continue
-			}
-			for _, s := range r.Signals {
-				carried[s.Delivery()] = append(carried[s.Delivery()], r.Seq)
-			}
-			if !r.Acknowledged() {
-				continue
-			}
-			for _, o := range r.Outcomes {
-				if o.Index >= 0 && o.Index < len(r.Signals) {
-					acked[r.Signals[o.Index].Delivery()] = true
-				}
-			}
-		}
+		d := load.IndexDeliveries(c.h.Requests, am.Senders)
 		for i, g := range am.Given {
-			member := g.Signal.Member()
-			if slices.ContainsFunc(am.Given[i+1:], func(o load.GivenAlert) bool { return o.Signal.Member() == member }) {
-				continue
-			}
-			d := g.Signal.Delivery()
-			if acked[d] {
+			if load.Superseded(am.Given, i) || d.Acked[g.Signal.Delivery()] {
 				continue
 			}
 			state, at := "firing", g.FiredAt
 			if g.Signal.Resolved {
 				state, at = "resolved", g.ResolvedAt
 			}
-			c.violate(Violation{Invariant: Given, Key: g.Signal.Key(), Requests: carried[d],
-				Detail: fmt.Sprintf("alert %s given to %s %s at %s: no delivery of it as given was acknowledged (%d carried it: %s)",
-					member, am.Name, state, at.Format("15:04:05.000"), len(carried[d]), c.answers(carried[d]))})
+			carried := d.Carried[g.Signal.Delivery()]
+			seqs := make([]int, len(carried))
+			for j, r := range carried {
+				seqs[j] = r.Seq
+			}
+			c.violate(Violation{Invariant: Given, Key: g.Signal.Key(), Requests: seqs,
+				Detail: fmt.Sprintf("alert %s given to %s %s at %s: no delivery of it as given was acknowledged, its %d deliveries were answered %s",
+					g.Signal.Member(), am.Name, state, at.Format("15:04:05.000"), len(carried), d.Answers(g.Signal))})
 		}
 	}
-}
-
-// answers lists the status codes of the requests seqs.
-func (c *checker) answers(seqs []int) string {
-	var codes []string
-	for _, r := range c.h.Requests {
-		if slices.Contains(seqs, r.Seq) {
-			codes = append(codes, strconv.Itoa(r.Status))
-		}
-	}
-	if len(codes) == 0 {
-		return "none was made"
-	}
-	return strings.Join(codes, " ")
 }
 
 // episodes rebuilds every episode's life from the watch, its end

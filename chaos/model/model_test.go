@@ -296,7 +296,7 @@ func TestGivenCatchesAnAlertNeverAcknowledged(t *testing.T) {
 	h := base()
 	h.Requests[0] = delivery(1, 0, 429, fired, "")
 	h.Resources = nil
-	only(t, h, Given, "(1 carried it: 429)")
+	only(t, h, Given, "its 1 deliveries were answered [429]")
 	// Retried after a 503 and acknowledged: holds.
 	h.Requests = append(h.Requests, delivery(2, 1, 201, fired, "created"))
 	h.Resources = []history.ResourceEvent{event("ADDED", 1.01, e1, "u1", 1, "")}
@@ -315,5 +315,5 @@ func TestGivenCatchesAnAlertNeverAcknowledged(t *testing.T) {
 	// Another sender's acknowledgement does not count.
 	h = base()
 	h.Requests[0].Sender = "loop-0"
-	only(t, h, Given, "none was made")
+	only(t, h, Given, "(none was made)")
 }

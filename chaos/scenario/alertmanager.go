@@ -165,8 +165,8 @@ func expectRejectedAlone(t *T, am *alertmanager) {
 // senders are the names am's deliveries are recorded with.
 func senders(am *alertmanager) map[string]bool {
 	names := map[string]bool{}
-	for i := range am.Instances() {
-		names[am.Proxy(i).Name()] = true
+	for _, n := range am.Senders() {
+		names[n] = true
 	}
 	return names
 }
@@ -213,12 +213,10 @@ func expectGiven(t *T, am *alertmanager, from time.Time, bound time.Duration) ti
 			why = slices.Repeat([]string{"the API server could not be read: " + err.Error()}, len(given))
 		} else {
 			why = givenProblems(given, list.Items)
-			acked := acknowledged(t, am)
+			d := load.IndexDeliveries(t.History(), am.Senders())
 			for i, g := range given {
-				// As in givenProblems, only a member's latest firing counts.
-				superseded := slices.ContainsFunc(given[i+1:], func(o load.GivenAlert) bool { return o.Signal.Member() == g.Signal.Member() })
-				if why[i] == "" && !superseded && !acked[g.Signal.Delivery()] {
-					why[i] = "no delivery of it as given was acknowledged, alertmanager's deliveries of it were answered " + answeredFor(t, am, g.Signal)
+				if why[i] == "" && !load.Superseded(given, i) && !d.Acked[g.Signal.Delivery()] {
+					why[i] = "no delivery of it as given was acknowledged, alertmanager's deliveries of it were answered " + d.Answers(g.Signal)
 				}
 			}
 		}
@@ -273,40 +271,6 @@ func expectGiven(t *T, am *alertmanager, from time.Time, bound time.Duration) ti
 	t.Note("all %d alerts given are stored as given %s after %s; the slowest alert %s after it could be",
 		len(given), allAt.Sub(since).Round(time.Millisecond), what, slowest.Round(time.Millisecond))
 	return allAt.Sub(since)
-}
-
-// acknowledged are the alerts (load.Signal.Delivery) that some delivery of am
-// carried and its answer, a 2xx, gave an outcome for.
-func acknowledged(t *T, am *alertmanager) map[string]bool {
-	names := senders(am)
-	out := map[string]bool{}
-	for _, r := range t.History() {
-		if !names[r.Sender] || !r.Acknowledged() {
-			continue
-		}
-		for _, o := range r.Outcomes {
-			if o.Index >= 0 && o.Index < len(r.Signals) {
-				out[r.Signals[o.Index].Delivery()] = true
-			}
-		}
-	}
-	return out
-}
-
-// answeredFor lists the answers to the deliveries of am that carried s.
-func answeredFor(t *T, am *alertmanager, s load.Signal) string {
-	names := senders(am)
-	want := s.Delivery()
-	var codes []int
-	for _, r := range t.History() {
-		if names[r.Sender] && slices.ContainsFunc(r.Signals, func(d load.Signal) bool { return d.Delivery() == want }) {
-			codes = append(codes, r.Status)
-		}
-	}
-	if len(codes) == 0 {
-		return "(none was made)"
-	}
-	return fmt.Sprint(codes)
 }
 
 // givenProblems says, for each alert given, why the resources do not hold

@@ -68,11 +68,7 @@ func (t *T) Alertmanagers() []history.Alertmanager {
 	defer t.rec.mu.Unlock()
 	var out []history.Alertmanager
 	for _, am := range t.rec.ams {
-		h := history.Alertmanager{Name: am.Name(), Given: am.Given()}
-		for i := range am.Instances() {
-			h.Senders = append(h.Senders, am.Proxy(i).Name())
-		}
-		out = append(out, h)
+		out = append(out, history.Alertmanager{Name: am.Name(), Senders: am.Senders(), Given: am.Given()})
 	}
 	return out
 }

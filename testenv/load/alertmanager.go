@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -351,4 +352,66 @@ func (a *Alertmanager) Stop() {
 			p.Close()
 		}
 	})
+}
+
+// Deliveries indexes the requests of some senders (an Alertmanager's
+// Proxies) by the alerts they carried, each alert in one state
+// (Signal.Delivery).
+type Deliveries struct {
+	// Acked are the alerts a 2xx answer gave an outcome for.
+	Acked map[string]bool
+	// Carried are the requests that carried each alert, in order.
+	Carried map[string][]Record
+}
+
+// IndexDeliveries indexes the records whose Sender is one of senders.
+func IndexDeliveries(records []Record, senders []string) Deliveries {
+	d := Deliveries{Acked: map[string]bool{}, Carried: map[string][]Record{}}
+	for _, r := range records {
+		if !slices.Contains(senders, r.Sender) {
+			continue
+		}
+		for _, s := range r.Signals {
+			d.Carried[s.Delivery()] = append(d.Carried[s.Delivery()], r)
+		}
+		if !r.Acknowledged() {
+			continue
+		}
+		for _, o := range r.Outcomes {
+			if o.Index >= 0 && o.Index < len(r.Signals) {
+				d.Acked[r.Signals[o.Index].Delivery()] = true
+			}
+		}
+	}
+	return d
+}
+
+// Answers lists the status codes of the requests that carried s.
+func (d Deliveries) Answers(s Signal) string {
+	rs := d.Carried[s.Delivery()]
+	if len(rs) == 0 {
+		return "(none was made)"
+	}
+	codes := make([]int, len(rs))
+	for i, r := range rs {
+		codes[i] = r.Status
+	}
+	return fmt.Sprint(codes)
+}
+
+// Superseded reports whether a later alert given is the same member: only
+// a member's latest firing is judged, since Alertmanager sends a group's
+// current state and a resolution overtaken by a re-fire may never go out.
+func Superseded(given []GivenAlert, i int) bool {
+	m := given[i].Signal.Member()
+	return slices.ContainsFunc(given[i+1:], func(o GivenAlert) bool { return o.Signal.Member() == m })
+}
+
+// Senders are the Sender names of the Alertmanagers' deliveries.
+func (a *Alertmanager) Senders() []string {
+	out := make([]string, len(a.proxies))
+	for i, p := range a.proxies {
+		out[i] = p.Name()
+	}
+	return out
 }
