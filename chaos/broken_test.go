@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,7 +255,25 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			if res.Passed || len(named) == 0 {
 				t.Fatalf("%s passed %s with no %s violation: %v", c.scenario, c.bug, c.invariant, res.Violations)
 			}
-			t.Logf("%s in %s: %d violation(s), %d of %s, e.g. %s", c.scenario, res.Duration.Round(time.Millisecond), len(res.Violations), len(named), c.invariant, named[0])
+			t.Logf("%s in %s: %d violation(s) (%s), e.g. %s", c.scenario, res.Duration.Round(time.Millisecond), len(res.Violations), countByInvariant(res.Violations), named[0])
 		})
 	}
+}
+
+// countByInvariant says how many violations each invariant had, in order
+// of first appearance: "M1 one open episode ×3, I3 no duplicate ×1".
+func countByInvariant(vs []check.Violation) string {
+	var order []string
+	n := map[string]int{}
+	for _, v := range vs {
+		if n[v.Invariant] == 0 {
+			order = append(order, v.Invariant)
+		}
+		n[v.Invariant]++
+	}
+	parts := make([]string, len(order))
+	for i, inv := range order {
+		parts[i] = fmt.Sprintf("%s ×%d", inv, n[inv])
+	}
+	return strings.Join(parts, ", ")
 }

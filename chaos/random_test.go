@@ -76,5 +76,6 @@ func TestRandomCatchesAckBeforeCreate(t *testing.T) {
 	if len(lost) == 0 {
 		t.Fatalf("seed %d: the checker did not catch a gateway that acknowledges before creating; violations: %v", seed, res.Violations)
 	}
-	t.Logf("seed %d: the checker named %d occurrences acknowledged into no episode, e.g. %s", seed, len(lost), lost[0])
+	t.Logf("seed %d, %s: %d violation(s) (%s); %d occurrences acknowledged into no episode, e.g. %s",
+		seed, d, len(res.Violations), countByInvariant(res.Violations), len(lost), lost[0])
 }
