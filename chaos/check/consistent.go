@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
+
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // CheckConsistent (I4): every committed record in Redis names the open
@@ -25,7 +27,7 @@ func CheckConsistent(s *State) []Violation {
 			out = append(out, Violation{Invariant: Consistent, Detail: fmt.Sprintf("record of %s names episode %s, which does not exist", short(k.Fingerprint), name)})
 		case !Open(r):
 			out = append(out, Violation{Invariant: Consistent, Detail: fmt.Sprintf("record of %s names episode %s, which has ended (phase %q, deleting %v)",
-				short(k.Fingerprint), name, r.Status.Phase, r.DeletionTimestamp != nil), Signals: []string{SignalOf(*r).Key()}})
+				short(k.Fingerprint), name, r.Status.Phase, r.DeletionTimestamp != nil), Signals: []string{load.SignalOf(r).Key()}})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Detail < out[j].Detail })

@@ -3,6 +3,8 @@ package check
 import (
 	"fmt"
 	"sort"
+
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // CheckNoDuplicate (I3): at most one open episode per fingerprint, and at
@@ -18,14 +20,14 @@ func CheckNoDuplicate(s *State) []Violation {
 			continue
 		}
 		byFP[r.Spec.Fingerprint] = append(byFP[r.Spec.Fingerprint], i)
-		id := identity{SignalOf(r).Key(), r.Spec.Source, r.Spec.TargetResource.Kind}
+		id := identity{load.SignalOf(&r).Key(), r.Spec.Source, r.Spec.TargetResource.Kind}
 		byID[id] = append(byID[id], i)
 	}
 	// names and keys of the resources at idx.
 	of := func(idx []int) (names, keys []string) {
 		for _, i := range idx {
 			names = append(names, s.Resources[i].Name)
-			keys = append(keys, SignalOf(s.Resources[i]).Key())
+			keys = append(keys, load.SignalOf(&s.Resources[i]).Key())
 		}
 		sort.Strings(names)
 		return names, distinct(keys)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/alertgate/gateway/api/v1alpha1"
+
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 // CheckNoOrphan (I1): every committed record names an existing resource
@@ -39,7 +41,7 @@ func committedHaveResources(s *State) []Violation {
 		case s.Resources[i].Spec.Fingerprint != k.Fingerprint:
 			r := s.Resources[i]
 			out = append(out, Violation{Invariant: NoOrphan, Detail: fmt.Sprintf("resource %s carries fingerprint %s, Redis says %s", name, short(r.Spec.Fingerprint), short(k.Fingerprint)),
-				Signals: []string{SignalOf(r).Key()}})
+				Signals: []string{load.SignalOf(&r).Key()}})
 		}
 	}
 	return out

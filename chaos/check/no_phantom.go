@@ -18,7 +18,7 @@ func CheckNoPhantom(s *State, records []load.Record) []Violation {
 	}
 	var out []Violation
 	for _, r := range s.Resources {
-		key := SignalOf(r).Key()
+		key := load.SignalOf(&r).Key()
 		if !sent[key] {
 			out = append(out, Violation{Invariant: NoPhantom, Detail: fmt.Sprintf("resource %s is for %s, which was never sent", r.Name, key),
 				Signals: []string{key}})

@@ -148,17 +148,9 @@ func Open(r *v1alpha1.RemediationRequest) bool { return terminal.Open(r) }
 func (s *State) ResourcesFor(sig load.Signal) []v1alpha1.RemediationRequest {
 	var out []v1alpha1.RemediationRequest
 	for _, r := range s.Resources {
-		if SignalOf(r).Key() == sig.Key() {
+		if load.SignalOf(&r).Key() == sig.Key() {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-// SignalOf is the signal a resource is for, as the harness knows signals
-// (spec.signalName and spec.targetResource), so that resources and sent
-// signals are named by one Key.
-func SignalOf(r v1alpha1.RemediationRequest) load.Signal {
-	t := r.Spec.TargetResource
-	return load.Signal{Name: r.Spec.SignalName, Namespace: t.Namespace, Pod: t.Name}
 }

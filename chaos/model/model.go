@@ -113,6 +113,8 @@ type episode struct {
 	endedBy string
 	// action is the nemesis action that ended it (0: none seen).
 	action int
+	// unseen: known only from the controller's actions, not the watch.
+	unseen bool
 }
 
 func (e *episode) openAt(t time.Time, slack time.Duration) bool {
@@ -224,6 +226,18 @@ func (c *checker) episodes() {
 			}
 		}
 	}
+	// An object the controller acted on but the watch never delivered
+	// (created and deleted while the watch resynced after an API server
+	// restart) is an episode all the same: the controller read it.
+	for _, a := range c.h.Actions {
+		if a.Err != "" || a.UID == "" || a.Created.IsZero() || byUID[a.UID] != nil {
+			continue
+		}
+		e := &episode{name: a.Resource, uid: a.UID, fp: a.Fingerprint, key: a.Key, seq: a.Episode, created: a.Created, unseen: true}
+		byUID[a.UID] = e
+		c.byName[a.Resource] = append(c.byName[a.Resource], e)
+		c.all = append(c.all, e)
+	}
 	for _, a := range c.h.Actions {
 		if !a.Ends(c.terminal) {
 			continue
@@ -301,6 +315,28 @@ func (c *checker) oneOpen() {
 				s.open[id] = ev.Name
 			case !open && was:
 				delete(s.open, id)
+			}
+		}
+	}
+	// The watch's order does not hold the episodes it never delivered:
+	// those are held against the others by time.
+	for _, u := range c.all {
+		from, to := u.created.Add(c.o.Slack), u.ended.Add(-c.o.Slack)
+		if u.ended.IsZero() {
+			to = c.h.End
+		}
+		if !u.unseen || !from.Before(to) {
+			continue
+		}
+		for _, o := range c.all {
+			if o == u || o.fp != u.fp && o.key != u.key || o.unseen && reported[o.uid+"/"+u.uid] {
+				continue
+			}
+			if o.openAt(from, 0) || o.openAt(to, 0) || (o.created.After(from) && o.created.Before(to)) {
+				reported[u.uid+"/"+o.uid] = true
+				c.violate(Violation{Invariant: OneOpen, Fingerprint: u.fp, Key: u.key,
+					Detail:   fmt.Sprintf("episode %s of %s (seen by the controller only) was open from %s while %s was open", u.name, u.key, clock(u.created), o.name),
+					Requests: c.requestsAround(u.key, u.created), Actions: c.actionsAround(u.fp, u.created)})
 			}
 		}
 	}

@@ -317,3 +317,34 @@ func TestGivenCatchesAnAlertNeverAcknowledged(t *testing.T) {
 	h.Requests[0].Sender = "loop-0"
 	only(t, h, Given, "(none was made)")
 }
+
+// The watch resyncing after an API server restart can miss an episode
+// created and deleted meanwhile; the controller that deleted it read it,
+// so the model still knows it existed (random mode, seeds 6 and 9, 2
+// minutes, flagged an acknowledgement into it as M2 before).
+func TestAnEpisodeOnlyTheControllerSawExisted(t *testing.T) {
+	h := &history.History{Start: t0, End: at(20),
+		Requests: []load.Record{request(1, 1.2, 201, e1, "created"), request(2, 2, 202, e1, "duplicate"), request(3, 7, 201, e1, "created")},
+		// The watch resynced at 6 s: it never saw u1, created at 1.2 s and
+		// deleted at 5.6 s.
+		Resources: []history.ResourceEvent{event("ADDED", 7.01, e1, "u2", 1, "")},
+		Actions: []history.Action{{Seq: 1, At: at(5.6), Kind: history.ActDelete, Resource: e1, UID: "u1", Fingerprint: fp, Episode: 1,
+			Key: sig.Key(), Created: at(1).Truncate(time.Second)}},
+	}
+	h.Resources[0].Created = at(7).Truncate(time.Second)
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
+	// Without what the controller read, the acknowledgements name nothing.
+	h.Actions[0].Created = time.Time{}
+	vs := Check(h, Options{}).Violations
+	if len(vs) != 2 || vs[0].Invariant != Attached {
+		t.Fatalf("want the two acknowledgements into u1 as M2, got %v", vs)
+	}
+	// Seen by the controller only, it is held against the others by time:
+	// opened while another episode of its fingerprint was open.
+	h.Actions[0].Created = at(1).Truncate(time.Second)
+	h.Resources = append([]history.ResourceEvent{event("ADDED", 0.5, e2, "u0", 2, ""), event("DELETED", 6.5, e2, "u0", 2, "")}, h.Resources...)
+	h.Requests = append([]load.Record{request(0, 0.45, 201, e2, "created")}, h.Requests...)
+	only(t, h, OneOpen, "(seen by the controller only) was open from")
+}

@@ -295,7 +295,7 @@ func assemble(s *scenario.Scenario, t *scenario.T, client *load.Client, watch *h
 		h.Final.Records = scenario.Snapshots(final, h.End)
 		for _, r := range final.Resources {
 			fr := history.FinalResource{Name: r.Name, UID: string(r.UID), Fingerprint: r.Spec.Fingerprint, Episode: r.Spec.Episode,
-				Key: check.SignalOf(r).Key(), Phase: string(r.Status.Phase), Deleting: r.DeletionTimestamp != nil, Resolved: r.Status.Resolution != nil}
+				Key: load.SignalOf(&r).Key(), Phase: string(r.Status.Phase), Deleting: r.DeletionTimestamp != nil, Resolved: r.Status.Resolution != nil}
 			if d := r.Status.Deduplication; d != nil {
 				fr.Count = d.OccurrenceCount
 			}

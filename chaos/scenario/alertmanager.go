@@ -279,7 +279,7 @@ func expectGiven(t *T, am *alertmanager, from time.Time, bound time.Duration) ti
 func givenProblems(given []load.GivenAlert, rrs []v1alpha1.RemediationRequest) []string {
 	byKey := map[string][]v1alpha1.RemediationRequest{}
 	for _, r := range rrs {
-		k := check.SignalOf(r).Key()
+		k := load.SignalOf(&r).Key()
 		byKey[k] = append(byKey[k], r)
 	}
 	latest := map[string]int{} // member → index of its latest firing

@@ -91,9 +91,15 @@ type Action struct {
 	// UID of the object acted on: a name is taken again by the next
 	// episode once its object is deleted.
 	UID string `json:"uid,omitempty"`
-	// Fingerprint and Episode of the resource.
-	Fingerprint string `json:"fingerprint"`
-	Episode     int64  `json:"episode"`
+	// Fingerprint and Episode of the resource, Key the identity of its
+	// signal (load.SignalOf) and Created its creationTimestamp: the
+	// controller read the object before it acted, so an episode the
+	// verifier's watch missed (created and deleted while the watch
+	// resynced after an API server restart) is still known.
+	Fingerprint string    `json:"fingerprint"`
+	Episode     int64     `json:"episode"`
+	Key         string    `json:"key,omitempty"`
+	Created     time.Time `json:"created,omitzero"`
 	// Err is set when the API server refused the action (it then did
 	// nothing).
 	Err string `json:"error,omitempty"`

@@ -253,11 +253,10 @@ func gone(err error) bool { return apierrors.IsResourceExpired(err) || apierrors
 
 // eventOf is the event of rr as delivered at.
 func eventOf(typ string, rr *v1alpha1.RemediationRequest, at time.Time) ResourceEvent {
-	t := rr.Spec.TargetResource
 	e := ResourceEvent{
 		At: at, Type: typ, Name: rr.Name, UID: string(rr.UID), ResourceVersion: rr.ResourceVersion, Created: rr.CreationTimestamp.Time,
 		Fingerprint: rr.Spec.Fingerprint, Episode: rr.Spec.Episode,
-		Key:   load.Signal{Name: rr.Spec.SignalName, Namespace: t.Namespace, Pod: t.Name}.Key(),
+		Key:   load.SignalOf(rr).Key(),
 		Phase: string(rr.Status.Phase), Deleting: rr.DeletionTimestamp != nil, Resolved: rr.Status.Resolution != nil,
 	}
 	if d := rr.Status.Deduplication; d != nil {

@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
 )
 
 // Defaults of an alert's labels.
@@ -506,4 +508,12 @@ func sortByMember(sigs []Signal) {
 		}
 		return sigs[i].StartsAt.Before(sigs[j].StartsAt)
 	})
+}
+
+// SignalOf is the signal a resource is for, as the harness knows signals
+// (spec.signalName and spec.targetResource), so that resources and sent
+// signals are named by one Key.
+func SignalOf(r *v1alpha1.RemediationRequest) Signal {
+	t := r.Spec.TargetResource
+	return Signal{Name: r.Spec.SignalName, Namespace: t.Namespace, Pod: t.Name}
 }

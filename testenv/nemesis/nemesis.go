@@ -28,6 +28,7 @@ import (
 
 	"github.com/alertgate/gateway/api/v1alpha1"
 	"github.com/alertgate/gateway/testenv/history"
+	"github.com/alertgate/gateway/testenv/load"
 )
 
 const (
@@ -362,6 +363,7 @@ func (n *Nemesis) resolve(ctx context.Context, name string, callErr error, happe
 
 func describe(a *history.Action, rr *v1alpha1.RemediationRequest) {
 	a.Fingerprint, a.Episode, a.UID = rr.Spec.Fingerprint, rr.Spec.Episode, string(rr.UID)
+	a.Key, a.Created = load.SignalOf(rr).Key(), rr.CreationTimestamp.Time
 }
 
 // record stamps a with the time its call returned and its sequence number,
