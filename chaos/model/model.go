@@ -9,6 +9,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -236,6 +237,7 @@ func (c *checker) episodes() {
 		e := &episode{name: a.Resource, uid: a.UID, fp: a.Fingerprint, key: a.Key, seq: a.Episode, created: a.Created, unseen: true}
 		byUID[a.UID] = e
 		c.byName[a.Resource] = append(c.byName[a.Resource], e)
+		slices.SortStableFunc(c.byName[a.Resource], func(x, y *episode) int { return x.created.Compare(y.created) })
 		c.all = append(c.all, e)
 	}
 	for _, a := range c.h.Actions {

@@ -348,3 +348,18 @@ func TestAnEpisodeOnlyTheControllerSawExisted(t *testing.T) {
 	h.Requests = append([]load.Record{request(0, 0.45, 201, e2, "created")}, h.Requests...)
 	only(t, h, OneOpen, "(seen by the controller only) was open from")
 }
+
+// An episode only the controller saw keeps its place among the episodes
+// of its name: the next one, seen by the watch, takes the occurrences
+// after it ended.
+func TestAnUnseenEpisodeKeepsItsPlaceByName(t *testing.T) {
+	h := &history.History{Start: t0, End: at(20),
+		Requests:  []load.Record{request(1, 1.2, 201, e1, "created"), request(2, 7, 201, e1, "created"), request(3, 9, 202, e1, "duplicate")},
+		Resources: []history.ResourceEvent{event("ADDED", 7.01, e1, "u2", 1, "")},
+		Actions: []history.Action{{Seq: 1, At: at(5.6), Kind: history.ActDelete, Resource: e1, UID: "u1", Fingerprint: fp, Episode: 1,
+			Key: sig.Key(), Created: at(1).Truncate(time.Second)}},
+	}
+	if vs := Check(h, Options{}).Violations; len(vs) != 0 {
+		t.Fatal(vs)
+	}
+}
