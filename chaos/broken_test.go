@@ -216,8 +216,6 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 		wrap          app.Wrappers
 		change        func(*scenario.Scenario) *scenario.Scenario
 	}{
-		{bug: "acknowledge before create", scenario: "kubernetes-api-failure", phases: []string{scenario.PhaseAPIDownAtCreate}, invariant: check.NoLoss,
-			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} })},
 		{bug: "no request deadline", scenario: "latency-short-deadline", phases: []string{scenario.PhaseRedisLatency}, invariant: check.Expectations, change: noDeadline},
 		{bug: "resource name from the clock", scenario: "two-replicas", phases: []string{scenario.PhaseConcurrentIdentical}, invariant: check.NoDuplicate,
 			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return clockName{c} })},
@@ -233,6 +231,11 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return perResource{c} })},
 		{bug: "429 under overload", scenario: "alertmanager-overload", invariant: check.AllGiven, wrap: app.Wrappers{Handler: overloaded429}},
 		{bug: "one bad alert fails the batch", scenario: "alertmanager-api-outage", invariant: check.AllGiven, wrap: app.Wrappers{Handler: rejectBatch}},
+		// Last: its creates come 2 s after the answers, some after its
+		// gateways stopped, and their connections would count as the next
+		// run's leaks.
+		{bug: "acknowledge before create", scenario: "kubernetes-api-failure", phases: []string{scenario.PhaseAPIDownAtCreate}, invariant: check.NoLoss,
+			wrap: creator(func(c pipeline.Creator) pipeline.Creator { return ackFirst{c} })},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			s, ok := scenario.Get(c.scenario)
@@ -256,6 +259,11 @@ func TestScenariosCatchBrokenGateways(t *testing.T) {
 				t.Fatalf("%s passed %s with no %s violation: %v", c.scenario, c.bug, c.invariant, res.Violations)
 			}
 			t.Logf("%s in %s: %d violation(s) (%s), e.g. %s", c.scenario, res.Duration.Round(time.Millisecond), len(res.Violations), countByInvariant(res.Violations), named[0])
+			for _, v := range res.Violations {
+				if v.Invariant == check.NoLeak {
+					t.Logf("also: %s", v)
+				}
+			}
 		})
 	}
 }

@@ -106,7 +106,12 @@ func init() {
 				c := w
 				w.Severity, w.StartsAt = "warning", time.Now().Add(-7*time.Minute)
 				c.Severity, c.StartsAt = "critical", time.Now().Add(-time.Minute)
+				// The first to reach the create is held, so that the other
+				// reaches it too while the episode is not yet opened: both
+				// open, and the API server's AlreadyExists must arbitrate.
+				t.DelayAt(pipeline.BeforeCreate, 500*time.Millisecond)
 				rs := t.Concurrently(2, func(i int) load.Record { return one(t, i, []load.Signal{w, c}[i]) })
+				t.ClearHooks()
 				t.ExpectStatuses(rs, "racing first notifications", 201, 202)
 				t.Expect(EpisodeOf(rs[0], 0) == EpisodeOf(rs[1], 0) && EpisodeOf(rs[0], 0) != "",
 					"the warning and the critical of one pod went to %q and %q, want one episode", EpisodeOf(rs[0], 0), EpisodeOf(rs[1], 0))
