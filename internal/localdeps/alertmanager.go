@@ -328,20 +328,20 @@ func (am *Alertmanager) Kill() {
 	am.stopLocked(syscall.SIGKILL)
 }
 
-// Pause freezes the process (SIGSTOP): connections stay open but nothing
+// Pause freezes the process (Freeze): connections stay open but nothing
 // answers, unlike a dead process, which refuses them.
-func (am *Alertmanager) Pause() error { return am.signal(syscall.SIGSTOP) }
+func (am *Alertmanager) Pause() error { return am.withPID(Freeze) }
 
-// Resume continues a paused process (SIGCONT).
-func (am *Alertmanager) Resume() error { return am.signal(syscall.SIGCONT) }
+// Resume continues a paused process (Thaw).
+func (am *Alertmanager) Resume() error { return am.withPID(Thaw) }
 
-func (am *Alertmanager) signal(sig syscall.Signal) error {
+func (am *Alertmanager) withPID(f func(pid int) error) error {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	if am.cmd == nil {
 		return errors.New("localdeps: alertmanager not running")
 	}
-	return am.cmd.Process.Signal(sig)
+	return f(am.cmd.Process.Pid)
 }
 
 func (am *Alertmanager) stopLocked(sig syscall.Signal) {

@@ -1,16 +1,13 @@
 package fault
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"syscall"
-	"time"
 
+	"github.com/alertgate/gateway/internal/localdeps"
 	"github.com/alertgate/gateway/testenv"
 )
 
@@ -42,61 +39,15 @@ func (f Pause) Inject(context.Context, *testenv.Env) (Undo, error) {
 	if pid == 0 {
 		return nil, fmt.Errorf("fault: %s: an in-process gateway cannot be paused; run gateways as processes (GatewayOptions.Bin)", f)
 	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		return nil, fmt.Errorf("fault: %s: %w", f, err)
-	}
-	// kill returns before every thread has stopped: a request sent at once
-	// could still be read and begun, and then be in flight across the
-	// pause rather than wait in the backlog.
-	if err := waitStopped(pid, time.Second); err != nil {
-		_ = syscall.Kill(pid, syscall.SIGCONT)
+	if err := localdeps.Freeze(pid); err != nil {
 		return nil, fmt.Errorf("fault: %s: %w", f, err)
 	}
 	return func(context.Context) error {
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		if err := localdeps.Thaw(pid); err != nil {
 			return fmt.Errorf("fault: %s: %w", f, err)
 		}
 		return nil
 	}, nil
-}
-
-// waitStopped waits until every thread of pid is stopped (state T in
-// /proc/PID/task/*/stat), for at most d.
-func waitStopped(pid int, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		stopped, err := allStopped(pid)
-		if err != nil || stopped {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("process %d not stopped after %s", pid, d)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func allStopped(pid int) (bool, error) {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return false, err
-	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
-		if err != nil {
-			return false, err
-		}
-		// The state follows the command name, which is in parentheses
-		// and may itself hold spaces or parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) {
-			return false, fmt.Errorf("unexpected /proc stat %q", b)
-		}
-		if s := b[i+2]; s != 'T' && s != 't' {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // PauseSpec is the catalogue entry of Pause for a run whose gateways are
