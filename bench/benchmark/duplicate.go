@@ -23,8 +23,9 @@ func init() {
 // duplicate alternates closed-loop attacks on the gateway and on the floor
 // (three rounds each, so drift hits both), every signal a repeat from a
 // pool delivered once beforehand. Two more gateway configurations, with a
-// status interval of 10s and of an hour, show what the status projection
-// (API calls made on behalf of duplicates) costs on this machine.
+// status interval of 10s (the default before 2026-12-04) and of an hour,
+// show what the status projection (API calls made on behalf of
+// duplicates) costs on this machine.
 func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 	ns, err := h.namespace(ctx, "duplicate")
 	if err != nil {

@@ -238,9 +238,9 @@ func (c *Checks) ExpectOneResourceEach(st *check.State, sigs []load.Signal, when
 	}
 }
 
-// ExpectStatusCount waits (up to two status intervals and a little) for
-// the resource status of sig to show the occurrence count projected from
-// Redis.
+// ExpectStatusCount waits (up to 25 s: a scenario that uses it sets a
+// status interval of a few seconds) for the resource status of sig to show
+// the occurrence count projected from Redis.
 func (c *Checks) ExpectStatusCount(sig load.Signal, want int64) {
 	var got int64
 	err := testenv.Wait(c.t.Ctx, 25*time.Second, 200*time.Millisecond, "occurrence count", func() (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertgate/gateway/internal/config"
 	"github.com/alertgate/gateway/testenv"
 	"github.com/alertgate/gateway/testenv/fault"
 	"github.com/alertgate/gateway/testenv/load"
@@ -15,6 +16,9 @@ func init() {
 		Description: "two gateways share Redis and the API; concurrent identical signals across both, healthy and under resets, API and Redis outages: exactly one resource per fingerprint",
 		Order:       9,
 		Gateways:    2,
+		// The first phase waits for the status to show the count: a few
+		// seconds rather than the shipped 30.
+		Configure: func(c *config.Config) { c.StatusInterval = config.D(2 * time.Second) },
 		Phases: append([]Phase{{PhaseConcurrentIdentical, func(t *T) {
 			sig := t.Signals("KubePodCrashLooping", 1)
 			rs := t.Concurrently(20, func(i int) load.Record { return t.Send(i, sig) })
