@@ -10,6 +10,7 @@ import (
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
 	"github.com/alertgate/gateway/internal/config"
+	"github.com/alertgate/gateway/internal/create"
 )
 
 // DuplicateConnections is the closed-loop concurrency of the duplicate
@@ -22,7 +23,8 @@ func init() {
 
 // duplicate alternates closed-loop attacks on the gateway and on the floor
 // (three rounds each, so drift hits both), every signal a repeat from a
-// pool delivered once beforehand. Two more gateway configurations, with a
+// pool delivered once beforehand, each attack as long as the default status
+// interval. Two more gateway configurations, with a
 // status interval of 10s (the default before 2026-12-04) and of an hour,
 // show what the status projection (API calls made on behalf of
 // duplicates) costs on this machine.
@@ -65,11 +67,18 @@ func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 	type subject struct {
 		name, url string
 		pid       int
+		// status is the subject's status interval when it flushes
+		// within the run, else 0.
+		status time.Duration
 	}
-	subjects := []subject{{"gateway", gw.URL, gw.PID()}, {"floor", fl.URL, fl.PID()}, {"gateway-status-10s", tenth.URL, tenth.PID()}, {"gateway-status-1h", quiet.URL, quiet.PID()}}
+	subjects := []subject{{"gateway", gw.URL, gw.PID(), create.DefaultStatusInterval}, {"floor", fl.URL, fl.PID(), 0},
+		{"gateway-status-10s", tenth.URL, tenth.PID(), 10 * time.Second}, {"gateway-status-1h", quiet.URL, quiet.PID(), 0}}
 	runs := map[string][]*attack.Report{}
 	signals := map[string][]float64{}
-	d := h.dur(10 * time.Second)
+	// An attack as long as the default status interval holds exactly one
+	// flush of the default gateway (and three of the 10s one), as its steady
+	// state does; shorter rounds would miss it most of the time.
+	d := h.dur(create.DefaultStatusInterval)
 	var all []*attack.Report
 	for round := 1; round <= 3; round++ {
 		for _, s := range subjects {
@@ -83,6 +92,17 @@ func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 			runs[s.name] = append(runs[s.name], r)
 			signals[s.name] = append(signals[s.name], float64(gen.Stats().Signals-before)/r.Seconds)
 			all = append(all, r)
+			if s.status > 0 && !h.Quick {
+				// What the round observed after its last flush is written
+				// at the next tick: let it pass before the next subject's
+				// round, which it would slow.
+				h.logf("waiting %s for %s's last status flush", s.status+2*time.Second, s.name)
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(s.status + 2*time.Second):
+				}
+			}
 		}
 	}
 	res := &Result{Name: "duplicate", Figures: map[string]float64{}, Attacks: all}
@@ -116,6 +136,7 @@ func duplicate(ctx context.Context, h *Harness) (*Result, error) {
 	res.Tables = []string{strings.Join(rows, "\n")}
 	res.Notes = []string{
 		fmt.Sprintf("Closed loop, %d connections, %s per attack, pool of 1000 signals delivered once before (1000 RemediationRequests), then every signal a repeat; webhooks of 1–20 alerts.", DuplicateConnections, d),
+		"Each attack lasts one default status interval, so it holds one status flush of the default gateway and three of the 10s one, as their steady state does; after a gateway's round the benchmark waits out its interval, so that the flush of what the round observed last does not land in the next subject's round.",
 		"Gateway and floor talk to the same redis-server directly (not through Toxiproxy); the gateway's API traffic goes through Toxiproxy, which runs in the load generator's process.",
 		"The load generator, the gateway (or floor), redis-server, kube-apiserver and etcd share the 2 cores: compare CPU ms per request as well as throughput.",
 	}

@@ -158,9 +158,14 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	terminal := cfg.TerminalPhaseSet()
 	invalidator := store.NewInvalidator()
 	invalidator.OnDeleted = func(n int) { m.RecordsInvalidated.Add(float64(n)) }
+	// The syncer writes through the creator, which tells the cache what
+	// it writes; the cache tells the syncer what it sees (set just below,
+	// before anything runs).
+	var syncer *create.StatusSyncer
 	episodes := episode.New(watcher, episode.Options{
 		Namespace: cfg.Kubernetes.Namespace, Terminal: terminal, OnEnded: invalidator.Enqueue,
-		Timeout: cfg.Kubernetes.Timeout.Duration, Logger: log,
+		OnVersion: func(rr *v1alpha1.RemediationRequest) { syncer.Seen(rr) },
+		Timeout:   cfg.Kubernetes.Timeout.Duration, Logger: log,
 	})
 	m.EpisodeCache(func() float64 { return float64(episodes.Len()) })
 	kubeBreaker := create.NewBreaker(bo)
@@ -171,7 +176,7 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	syncer := create.NewStatusSyncer(creator, create.StatusOptions{
+	syncer = create.NewStatusSyncer(creator, create.StatusOptions{
 		Interval: cfg.StatusInterval.Duration,
 		OnError: func(key types.NamespacedName, err error) {
 			m.StatusErrors.Inc()

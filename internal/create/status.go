@@ -3,6 +3,7 @@ package create
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
@@ -157,6 +158,36 @@ func (s *StatusSyncer) Flush(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// Seen takes a version of a resource read elsewhere (the episode cache's
+// watch) for one the syncer has written or read: after a peer's or a
+// controller's write, the next update then patches that version at once,
+// where it would meet a conflict and read the resource again (three calls
+// instead of one: replicas that flush the same hot resources would pay
+// it at every flush). Resources the syncer does not hold are ignored, so
+// this adds no memory. It must not keep rr.
+func (s *StatusSyncer) Seen(rr *v1alpha1.RemediationRequest) {
+	key := types.NamespacedName{Namespace: rr.Namespace, Name: rr.Name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.written[key]
+	if !ok || !newer(rr.ResourceVersion, w.rv) {
+		return
+	}
+	s.written[key] = written{rv: rr.ResourceVersion, status: *rr.Status.DeepCopy(), at: w.at}
+}
+
+// newer reports whether resourceVersion a is later than b. They are etcd
+// revisions; ones that do not parse are taken when they differ (at worst
+// the patch meets a conflict and reads the resource again).
+func newer(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a != b
+	}
+	return x > y
 }
 
 // update raises the resource's status to the observation with one merge

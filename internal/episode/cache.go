@@ -36,6 +36,13 @@ type Options struct {
 	// deletion begun, deleted, or gone at a relist), once. It must not
 	// block. Default: none.
 	OnEnded func(fingerprint string, seq int64)
+	// OnVersion is told of each newer version of a resource the cache
+	// takes (from its list, its watch or a write-through), so that the
+	// status projection writes on the version a peer or a controller left
+	// rather than meet a conflict. It is called with the cache's lock held:
+	// it must be quick, must not keep rr and must not call the cache.
+	// Default: none.
+	OnVersion func(rr *v1alpha1.RemediationRequest)
 	// PageSize bounds each page of a list, and so the memory a list of
 	// many resources takes at once. Default: 500.
 	PageSize int64
@@ -287,6 +294,9 @@ func (c *Cache) apply(rr *v1alpha1.RemediationRequest, deleted bool) {
 	}
 	if wasOpen && !e.open {
 		c.ended = append(c.ended, endedEp{fp, seq})
+	}
+	if c.opts.OnVersion != nil {
+		c.opts.OnVersion(rr)
 	}
 }
 

@@ -45,13 +45,21 @@ func (e *ended) all() []int64            { e.mu.Lock(); defer e.mu.Unlock(); ret
 
 func start(t *testing.T, objs ...client.Object) (*Cache, client.WithWatch, *ended) {
 	t.Helper()
+	return startWith(t, Options{}, objs...)
+}
+
+// startWith starts a cache of namespace ns with opts (OnEnded and Logger
+// are set).
+func startWith(t *testing.T, opts Options, objs ...client.Object) (*Cache, client.WithWatch, *ended) {
+	t.Helper()
 	s := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&v1alpha1.RemediationRequest{}).Build()
 	e := &ended{}
-	cache := New(c, Options{Namespace: "ns", OnEnded: e.add, Logger: slog.New(slog.DiscardHandler)})
+	opts.Namespace, opts.OnEnded, opts.Logger = "ns", e.add, slog.New(slog.DiscardHandler)
+	cache := New(c, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); cache.Run(ctx) }()
@@ -137,5 +145,32 @@ func TestALateWriteThroughDoesNotResurrect(t *testing.T) {
 	cache.Observe(old)
 	if v := cache.View(fp); v.Open != 0 {
 		t.Fatalf("the stale copy was taken for an open episode: %+v", v)
+	}
+}
+
+// OnVersion hears each newer version the cache takes, from its list and
+// its watch, and nothing older: the status projection writes on it.
+func TestOnVersionHearsEachNewerVersion(t *testing.T) {
+	var mu sync.Mutex
+	var rvs []string
+	_, c, _ := startWith(t, Options{OnVersion: func(r *v1alpha1.RemediationRequest) {
+		mu.Lock()
+		rvs = append(rvs, r.Name+"@"+r.ResourceVersion)
+		mu.Unlock()
+	}}, rr(1, v1alpha1.PhasePending))
+	heard := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(rvs) }
+	var cur v1alpha1.RemediationRequest
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(rr(1, "")), &cur); err != nil {
+		t.Fatal(err)
+	}
+	listed := cur.Name + "@" + cur.ResourceVersion
+	eventually(t, "the listed version heard", func() bool { return slices.Contains(heard(), listed) })
+	cur.Status.Phase = "Remediating"
+	if err := c.Status().Update(context.Background(), &cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the controller's version heard", func() bool { return slices.Contains(heard(), cur.Name+"@"+cur.ResourceVersion) })
+	if h := heard(); len(h) != 2 {
+		t.Fatalf("heard %v, want the listed version and the controller's, once each", h)
 	}
 }

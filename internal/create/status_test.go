@@ -1,0 +1,114 @@
+package create
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/alertgate/gateway/api/v1alpha1"
+	"github.com/alertgate/gateway/internal/pipeline"
+)
+
+// calls counts the API calls of a status syncer.
+type calls struct {
+	mu            sync.Mutex
+	gets, patches int
+}
+
+func (c *calls) reset() (gets, patches int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gets, patches = c.gets, c.patches
+	c.gets, c.patches = 0, 0
+	return
+}
+
+// After a peer's write, a syncer told of it by the episode cache (Seen)
+// patches that version at once: one call, where without it the patch
+// meets a conflict and the resource is read again (three calls). Replicas
+// flushing the same hot resources paid that at every flush: the duplicate
+// benchmark measured 0.54× the floor instead of 0.8× with three gateways.
+func TestSeenSparesTheConflict(t *testing.T) {
+	s := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	rr := &v1alpha1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "rr-1"}}
+	var n calls
+	base := fake.NewClientBuilder().WithScheme(s).WithObjects(rr).WithStatusSubresource(rr).Build()
+	c := interceptor.NewClient(base.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			n.mu.Lock()
+			n.gets++
+			n.mu.Unlock()
+			return c.Get(ctx, key, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			n.mu.Lock()
+			n.patches++
+			n.mu.Unlock()
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	cr, err := New(c, Options{Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncer := NewStatusSyncer(cr, StatusOptions{OnError: func(k types.NamespacedName, err error) { t.Errorf("%s: %v", k, err) }})
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	observe := func(count int64) {
+		syncer.Observe(pipeline.Observation{Namespace: "ns", Name: "rr-1", Count: count, FirstSeen: t0, LastSeen: t0.Add(time.Duration(count) * time.Second)})
+		syncer.Flush(ctx)
+	}
+	observe(1)
+	if gets, patches := n.reset(); gets != 1 || patches != 1 {
+		t.Fatalf("first projection: %d gets, %d patches; want 1 and 1", gets, patches)
+	}
+	// A peer (another replica, a controller) writes the status.
+	peer := func(count int64) *v1alpha1.RemediationRequest {
+		var cur v1alpha1.RemediationRequest
+		if err := base.Get(ctx, client.ObjectKeyFromObject(rr), &cur); err != nil {
+			t.Fatal(err)
+		}
+		cur.Status.Phase = "Remediating"
+		cur.Status.Deduplication.OccurrenceCount = count
+		if err := base.Status().Update(ctx, &cur); err != nil {
+			t.Fatal(err)
+		}
+		return &cur
+	}
+	peer(5)
+	observe(6)
+	if gets, patches := n.reset(); gets != 1 || patches != 2 {
+		t.Fatalf("after a write the syncer was not told of: %d gets, %d patches; want 1 and 2 (conflict, read, patch)", gets, patches)
+	}
+	syncer.Seen(peer(8))
+	observe(9)
+	if gets, patches := n.reset(); gets != 0 || patches != 1 {
+		t.Fatalf("after a write the syncer was told of: %d gets, %d patches; want 0 and 1", gets, patches)
+	}
+	var got v1alpha1.RemediationRequest
+	if err := base.Get(ctx, client.ObjectKeyFromObject(rr), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != "Remediating" || got.Status.Deduplication.OccurrenceCount != 9 {
+		t.Fatalf("status %+v, want the peer's phase and count 9", got.Status)
+	}
+	// An older version than the one held changes nothing.
+	stale := got.DeepCopy()
+	stale.ResourceVersion = "1"
+	syncer.Seen(stale)
+	observe(10)
+	if gets, patches := n.reset(); gets != 0 || patches != 1 {
+		t.Fatalf("after an older version: %d gets, %d patches; want 0 and 1", gets, patches)
+	}
+}
