@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -220,24 +218,8 @@ func memory(ctx context.Context, h *Harness) (*Result, error) {
 // readRuntime reads the Go heap in use, the heap the last GC marked live
 // and the episode cache's size from the gateway's /metrics.
 func readRuntime(ctx context.Context, base string) (rt struct{ heap, live, cached float64 }) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return rt
-	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
-			rt.heap, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-		if v, ok := strings.CutPrefix(l, "go_gc_heap_live_bytes "); ok {
-			rt.live, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-		if v, ok := strings.CutPrefix(l, "alertgate_episode_cache_resources "); ok {
-			rt.cached, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
+	m := scrape(ctx, base)
+	rt.heap, rt.live, rt.cached = m["go_memstats_heap_inuse_bytes"], m["go_gc_heap_live_bytes"], m["alertgate_episode_cache_resources"]
 	return rt
 }
 
@@ -372,20 +354,8 @@ func sampleRuntime(ctx context.Context, base string, every time.Duration) []runt
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			pt := runtimePoint{t: time.Since(start).Seconds()}
-			for _, l := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
-					pt.heap, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
-				}
-				if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
-					pt.goroutines, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
-				}
-			}
-			out = append(out, pt)
+		if m := scrape(ctx, base); m != nil {
+			out = append(out, runtimePoint{t: time.Since(start).Seconds(), heap: m["go_memstats_heap_inuse_bytes"], goroutines: m["go_goroutines"]})
 		}
 		select {
 		case <-ctx.Done():

@@ -176,12 +176,18 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, call := range create.StatusCalls {
+		for _, r := range create.CallResults {
+			m.StatusCalls.WithLabelValues(call, r)
+		}
+	}
 	syncer = create.NewStatusSyncer(creator, create.StatusOptions{
 		Interval: cfg.StatusInterval.Duration,
 		OnError: func(key types.NamespacedName, err error) {
 			m.StatusErrors.Inc()
 			log.Debug("status update failed; will retry", "resource", key.String(), "error", err.Error())
 		},
+		OnCall: func(call, result string) { m.StatusCalls.WithLabelValues(call, result).Inc() },
 	})
 	var (
 		pc pipeline.Creator  = creator

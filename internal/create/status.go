@@ -30,6 +30,43 @@ type StatusOptions struct {
 	Interval time.Duration
 	// OnError is told about each failed update. Default: none.
 	OnError func(key types.NamespacedName, err error)
+	// OnCall is told about each API call the syncer makes: call is one of
+	// StatusCalls, result one of CallResults. Default: none. A steady state costs one patch per hot
+	// resource and flush; gets and conflicts are what replicas or
+	// controllers writing the same resources add.
+	OnCall func(call, result string)
+}
+
+// The calls and results OnCall reports.
+var (
+	StatusCalls = []string{"get", "patch"}
+	CallResults = []string{CallOK, CallConflict, CallNotFound, CallError}
+)
+
+const (
+	CallOK       = "ok"
+	CallConflict = "conflict"
+	CallNotFound = "not_found"
+	CallError    = "error"
+)
+
+// callResult names the result of an API call for OnCall.
+func callResult(err error) string {
+	switch {
+	case err == nil:
+		return CallOK
+	case apierrors.IsConflict(err):
+		return CallConflict
+	case apierrors.IsNotFound(err):
+		return CallNotFound
+	}
+	return CallError
+}
+
+func (s *StatusSyncer) called(call string, err error) {
+	if s.opts.OnCall != nil {
+		s.opts.OnCall(call, callResult(err))
+	}
 }
 
 const (
@@ -204,6 +241,7 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 		if !known {
 			var rr v1alpha1.RemediationRequest
 			err := s.cr.call(ctx, func(ctx context.Context) error { return s.c.Get(ctx, key, &rr) })
+			s.called("get", err)
 			if err == nil {
 				s.cr.observe(&rr)
 			}
@@ -237,6 +275,7 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 		err = s.cr.call(ctx, func(ctx context.Context) error {
 			return s.c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 		})
+		s.called("patch", err)
 		switch {
 		case err == nil:
 			s.cr.observe(obj)

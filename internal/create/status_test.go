@@ -2,6 +2,7 @@ package create
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +63,9 @@ func TestSeenSparesTheConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	syncer := NewStatusSyncer(cr, StatusOptions{OnError: func(k types.NamespacedName, err error) { t.Errorf("%s: %v", k, err) }})
+	reported := map[string]int{} // what OnCall said, as "call result"
+	syncer := NewStatusSyncer(cr, StatusOptions{OnError: func(k types.NamespacedName, err error) { t.Errorf("%s: %v", k, err) },
+		OnCall: func(call, result string) { reported[call+" "+result]++ }})
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	observe := func(count int64) {
@@ -90,6 +93,10 @@ func TestSeenSparesTheConflict(t *testing.T) {
 	observe(6)
 	if gets, patches := n.reset(); gets != 1 || patches != 2 {
 		t.Fatalf("after a write the syncer was not told of: %d gets, %d patches; want 1 and 2 (conflict, read, patch)", gets, patches)
+	}
+	// The metric that tells replicas' conflicts apart (status_calls_total).
+	if want := map[string]int{"get ok": 2, "patch ok": 2, "patch conflict": 1}; !maps.Equal(reported, want) {
+		t.Fatalf("OnCall heard %v, want %v", reported, want)
 	}
 	syncer.Seen(peer(8))
 	observe(9)

@@ -31,6 +31,10 @@ type Metrics struct {
 	BreakerState     *prometheus.GaugeVec // by dependency
 	InFlight         prometheus.Gauge
 	StatusErrors     prometheus.Counter
+	// StatusCalls counts the status projection's API calls, by call and
+	// result (their values are the create package's; app starts them at
+	// zero).
+	StatusCalls *prometheus.CounterVec
 	// SignalsRejected counts the items of a request that could not be
 	// stored while the others were; SignalsAdjusted the stored signals
 	// whose timestamp was clamped or name shortened.
@@ -76,6 +80,9 @@ func New() *Metrics {
 			Name: "http_requests_in_flight", Help: "Signal requests being processed."}),
 		StatusErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace,
 			Name: "status_update_errors_total", Help: "Failed RemediationRequest status updates (retried)."}),
+		StatusCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "status_calls_total", Help: "API calls of the status projection, by call (get, patch) and result (ok, conflict, not_found, error)."},
+			[]string{"call", "result"}),
 		SignalsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
 			Name: "signals_rejected_total", Help: "Invalid items rejected from a request whose other items were stored, by source."}, []string{"source"}),
 		SignalsAdjusted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
@@ -109,7 +116,7 @@ func New() *Metrics {
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.SignalsReceived, m.ResourcesCreated, m.Duplicates, m.Resolved, m.Ignored, m.Rejected,
-		m.DependencyErrors, m.RequestDuration, m.BreakerState, m.InFlight, m.StatusErrors,
+		m.DependencyErrors, m.RequestDuration, m.BreakerState, m.InFlight, m.StatusErrors, m.StatusCalls,
 		m.SignalsRejected, m.SignalsAdjusted, m.RecordsInvalidated,
 	)
 	return m
