@@ -83,6 +83,10 @@ func NewBreaker(o breaker.Options) *breaker.Breaker {
 type Creator struct {
 	c    client.Client
 	opts Options
+	// created, set by NewStatusSyncer before anything runs, learns of
+	// each resource Open created: the syncer's first status write then
+	// needs no read.
+	created func(*v1alpha1.RemediationRequest)
 }
 
 var _ pipeline.Creator = (*Creator)(nil)
@@ -120,6 +124,9 @@ func (c *Creator) Open(ctx context.Context, sig *pipeline.Signal, members []pipe
 		err := c.call(ctx, func(ctx context.Context) error { return c.c.Create(ctx, obj) })
 		if err == nil {
 			c.observe(obj)
+			if c.created != nil {
+				c.created(obj)
+			}
 			// Members beyond what the spec holds go to the status.
 			return pipeline.OpenResult{Seq: seq, Name: obj.Name, Created: true, NeedsMembers: len(members) > maxSpecMembers}, nil
 		}

@@ -101,13 +101,24 @@ type StatusSyncer struct {
 var _ pipeline.StatusSink = (*StatusSyncer)(nil)
 
 // NewStatusSyncer returns a syncer writing through the creator's client,
-// timeout and breaker.
+// timeout and breaker, and learning of the resources it creates; call it
+// before the creator is used.
 func NewStatusSyncer(cr *Creator, opts StatusOptions) *StatusSyncer {
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultStatusInterval
 	}
-	return &StatusSyncer{c: cr.c, cr: cr, opts: opts, pending: map[types.NamespacedName]pipeline.Observation{},
+	s := &StatusSyncer{c: cr.c, cr: cr, opts: opts, pending: map[types.NamespacedName]pipeline.Observation{},
 		written: map[types.NamespacedName]written{}}
+	cr.created = s.created
+	return s
+}
+
+// created takes the version of a resource the creator just created, whose
+// status is about to be projected: its first write is then one patch, not
+// a read and a patch.
+func (s *StatusSyncer) created(rr *v1alpha1.RemediationRequest) {
+	s.remember(types.NamespacedName{Namespace: rr.Namespace, Name: rr.Name},
+		written{rv: rr.ResourceVersion, status: *rr.Status.DeepCopy()})
 }
 
 // Observe implements pipeline.StatusSink.
