@@ -31,18 +31,20 @@ type StatusOptions struct {
 	// OnError is told about each failed update. Default: none.
 	OnError func(key types.NamespacedName, err error)
 	// OnCall is told about each API call the syncer makes: call is one of
-	// StatusCalls, result one of CallResults. Default: none. A steady state costs one patch per hot
-	// resource and flush; gets and conflicts are what replicas or
-	// controllers writing the same resources add.
+	// StatusCalls, result one of CallResults. Default: none. The steady
+	// state is one patch per hot resource and flush; gets and conflicts
+	// are what replicas or controllers writing the same resources add.
 	OnCall func(call, result string)
 }
 
-// The calls and results OnCall reports.
+// The calls and results OnCall reports (the labels of
+// alertgate_status_calls_total).
 var (
 	StatusCalls = []string{"get", "patch"}
 	CallResults = []string{CallOK, CallConflict, CallNotFound, CallError}
 )
 
+// Results of a call.
 const (
 	CallOK       = "ok"
 	CallConflict = "conflict"
