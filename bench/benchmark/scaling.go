@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/alertgate/gateway/bench/attack"
 	"github.com/alertgate/gateway/bench/traffic"
+	"github.com/alertgate/gateway/internal/create"
 	"github.com/alertgate/gateway/testenv"
 )
 
@@ -44,7 +44,10 @@ func scaling(ctx context.Context, h *Harness) (*Result, error) {
 	if err := h.warm(ctx, gen, gw1.URL); err != nil {
 		return nil, err
 	}
-	d := h.dur(10 * time.Second)
+	// A point as long as the default status interval holds one flush of
+	// each default gateway, as their steady state does (10 s points caught
+	// it in one point of three).
+	d := h.dur(create.DefaultStatusInterval)
 	rows := []string{"| replicas | connections | req/s (2xx) | signals/s | p50 ms | p99 ms | max ms | non-2xx | gateway CPU cores | CPU ms/req | all processes (cores) |",
 		"|---|---|---|---|---|---|---|---|---|---|---|"}
 	res := &Result{Name: "scaling", Figures: map[string]float64{}}
