@@ -159,11 +159,15 @@ func New(cfg config.Config, deps Deps) (*App, error) {
 	invalidator := store.NewInvalidator()
 	invalidator.OnDeleted = func(n int) { m.RecordsInvalidated.Add(float64(n)) }
 	// The syncer writes through the creator, which tells the cache what
-	// it writes; the cache tells the syncer what it sees (set just below,
-	// before anything runs).
+	// it writes; the cache tells the syncer what it sees and which episodes
+	// ended (set just below, before anything runs).
 	var syncer *create.StatusSyncer
 	episodes := episode.New(watcher, episode.Options{
-		Namespace: cfg.Kubernetes.Namespace, Terminal: terminal, OnEnded: invalidator.Enqueue,
+		Namespace: cfg.Kubernetes.Namespace, Terminal: terminal,
+		OnEnded: func(fp string, seq int64) {
+			invalidator.Enqueue(fp, seq)
+			syncer.Ended(fp, seq)
+		},
 		OnVersion: func(rr *v1alpha1.RemediationRequest) { syncer.Seen(rr) },
 		Timeout:   cfg.Kubernetes.Timeout.Duration, Logger: log,
 	})

@@ -332,6 +332,15 @@ func (s *StatusSyncer) remember(key types.NamespacedName, w written) {
 	s.written[key] = w
 }
 
+// Ended drops what the syncer holds of an episode's version: the episode
+// cache calls it for an episode that ended (a terminal phase, a deletion),
+// whose count no longer moves, so that the versions held stay bounded by the
+// open episodes rather than by every resource written since the start (a
+// later write, if any, reads the resource first).
+func (s *StatusSyncer) Ended(fingerprint string, seq int64) {
+	s.forget(types.NamespacedName{Namespace: s.cr.Namespace(), Name: s.cr.Name(fingerprint, seq)})
+}
+
 func (s *StatusSyncer) forget(key types.NamespacedName) {
 	s.mu.Lock()
 	delete(s.written, key)

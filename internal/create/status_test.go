@@ -160,3 +160,49 @@ func TestSeenSparesTheConflict(t *testing.T) {
 		t.Fatalf("after an older version: %d gets, %d patches; want 0 and 1", gets, patches)
 	}
 }
+
+// An ended episode's version is dropped (Ended, called by the episode
+// cache), so the versions held are bounded by the open episodes; a later
+// write reads the resource first.
+func TestEndedDropsTheVersion(t *testing.T) {
+	_, c, n := countingClient(t)
+	cr, err := New(c, Options{Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncer := NewStatusSyncer(cr, StatusOptions{OnError: func(k types.NamespacedName, err error) { t.Errorf("%s: %v", k, err) }})
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	sig := &pipeline.Signal{Fingerprint: strings.Repeat("ef", 32), Name: "KubePodCrashLooping", Severity: "warning",
+		Source: pipeline.SourcePrometheus, Namespace: "ns", FiringTime: t0, ReceivedTime: t0}
+	r, err := cr.Open(ctx, sig, nil, 1)
+	if err != nil || !r.Created {
+		t.Fatalf("open: %+v, %v", r, err)
+	}
+	observe := func(count int64) {
+		syncer.Observe(pipeline.Observation{Namespace: "ns", Name: r.Name, Count: count, FirstSeen: t0, LastSeen: t0.Add(time.Duration(count) * time.Second)})
+		syncer.Flush(ctx)
+	}
+	observe(1)
+	n.reset()
+	held := func() int {
+		syncer.mu.Lock()
+		defer syncer.mu.Unlock()
+		return len(syncer.written)
+	}
+	if held() != 1 {
+		t.Fatalf("%d versions held after a write, want 1", held())
+	}
+	syncer.Ended(sig.Fingerprint, 2) // another episode of the fingerprint
+	if held() != 1 {
+		t.Fatalf("%d versions held after another episode ended, want 1", held())
+	}
+	syncer.Ended(sig.Fingerprint, r.Seq)
+	if held() != 0 {
+		t.Fatalf("%d versions held after the episode ended, want 0", held())
+	}
+	observe(2)
+	if gets, patches := n.reset(); gets != 1 || patches != 1 {
+		t.Fatalf("a write after the end: %d gets, %d patches; want 1 and 1", gets, patches)
+	}
+}
