@@ -60,24 +60,33 @@ func countingClient(t *testing.T, objs ...client.Object) (base client.WithWatch,
 	return base, c, n
 }
 
-// The first status write of a resource this gateway created is one patch:
-// the syncer takes its version from the create, where it would read it
-// first (two calls per new episode).
-func TestCreatedNeedsNoRead(t *testing.T) {
+// createdOne opens one episode through a creator whose syncer is set up,
+// on a counting fake client.
+func createdOne(t *testing.T) (client.Client, *calls, *StatusSyncer, *pipeline.Signal, pipeline.OpenResult) {
+	t.Helper()
 	_, c, n := countingClient(t)
 	cr, err := New(c, Options{Namespace: "ns"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	syncer := NewStatusSyncer(cr, StatusOptions{OnError: func(k types.NamespacedName, err error) { t.Errorf("%s: %v", k, err) }})
-	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	sig := &pipeline.Signal{Fingerprint: strings.Repeat("cd", 32), Name: "KubePodCrashLooping", Severity: "warning",
 		Source: pipeline.SourcePrometheus, Namespace: "ns", FiringTime: t0, ReceivedTime: t0}
-	r, err := cr.Open(ctx, sig, nil, 1)
+	r, err := cr.Open(context.Background(), sig, nil, 1)
 	if err != nil || !r.Created {
 		t.Fatalf("open: %+v, %v", r, err)
 	}
+	return c, n, syncer, sig, r
+}
+
+// The first status write of a resource this gateway created is one patch:
+// the syncer takes its version from the create, where it would read it
+// first (two calls per new episode).
+func TestCreatedNeedsNoRead(t *testing.T) {
+	c, n, syncer, sig, r := createdOne(t)
+	ctx := context.Background()
+	t0 := sig.FiringTime
 	syncer.Observe(pipeline.Observation{Namespace: "ns", Name: r.Name, Count: 3, FirstSeen: t0, LastSeen: t0.Add(time.Second)})
 	syncer.Flush(ctx)
 	if gets, patches := n.reset(); gets != 0 || patches != 1 {
@@ -165,20 +174,9 @@ func TestSeenSparesTheConflict(t *testing.T) {
 // cache), so the versions held are bounded by the open episodes; a later
 // write reads the resource first.
 func TestEndedDropsTheVersion(t *testing.T) {
-	_, c, n := countingClient(t)
-	cr, err := New(c, Options{Namespace: "ns"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	syncer := NewStatusSyncer(cr, StatusOptions{OnError: func(k types.NamespacedName, err error) { t.Errorf("%s: %v", k, err) }})
+	_, n, syncer, sig, r := createdOne(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	sig := &pipeline.Signal{Fingerprint: strings.Repeat("ef", 32), Name: "KubePodCrashLooping", Severity: "warning",
-		Source: pipeline.SourcePrometheus, Namespace: "ns", FiringTime: t0, ReceivedTime: t0}
-	r, err := cr.Open(ctx, sig, nil, 1)
-	if err != nil || !r.Created {
-		t.Fatalf("open: %+v, %v", r, err)
-	}
+	t0 := sig.FiringTime
 	observe := func(count int64) {
 		syncer.Observe(pipeline.Observation{Namespace: "ns", Name: r.Name, Count: count, FirstSeen: t0, LastSeen: t0.Add(time.Duration(count) * time.Second)})
 		syncer.Flush(ctx)
