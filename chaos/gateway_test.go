@@ -90,7 +90,7 @@ func startGateway(t *testing.T, ns string, configure func(*config.Config), bin s
 }
 
 // fastStatus projects occurrence counts into status every 200 ms, so a
-// test waits for the projection rather than the 10 s default.
+// test waits for the projection rather than create.DefaultStatusInterval.
 func fastStatus(c *config.Config) { c.StatusInterval = config.D(200 * time.Millisecond) }
 
 func list(t *testing.T, ns string) []v1alpha1.RemediationRequest {
@@ -362,12 +362,7 @@ func TestMetricsAndProbes(t *testing.T) {
 	if !g.Ready(context.Background()) {
 		t.Error("/readyz not ready with both dependencies up")
 	}
-	resp, err := http.Get(g.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b := scrapeMetrics(t, g)
 	for _, m := range []string{
 		`alertgate_signals_received_total{source="prometheus"} 3`,
 		`alertgate_resources_created_total{source="prometheus"} 3`,
@@ -377,8 +372,45 @@ func TestMetricsAndProbes(t *testing.T) {
 		`alertgate_requests_rejected_total{reason="body_too_large"} 0`,
 		`alertgate_signals_duplicate_total{source="kubernetes-event"} 0`,
 	} {
-		if !strings.Contains(string(b), m) {
+		if !strings.Contains(b, m) {
 			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+// scrapeMetrics reads the gateway's /metrics.
+func scrapeMetrics(t *testing.T, g *testenv.Gateway) string {
+	t.Helper()
+	resp, err := http.Get(g.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(b)
+}
+
+// The status projection of the resources a gateway created costs one patch
+// each and no read, on the real API server: the syncer writes on the
+// version the create returned (alertgate_status_calls_total counts them).
+func TestStatusProjectionOfCreatedResources(t *testing.T) {
+	ns := "e2e-status-calls"
+	g := startGateway(t, ns, fastStatus, "")
+	post(t, g.URL, "/api/v1/signals/prometheus", "application/json", example(t, "alertmanager-webhook.json"))
+	patched := `alertgate_status_calls_total{call="patch",result="ok"} 3` + "\n"
+	waitFor(t, "the 3 statuses projected", func() bool { return strings.Contains(scrapeMetrics(t, g), patched) })
+	for _, rr := range list(t, ns) {
+		if rr.Status.Deduplication == nil || rr.Status.Deduplication.OccurrenceCount != 1 {
+			t.Errorf("%s: status %+v, want a count of 1", rr.Name, rr.Status)
+		}
+	}
+	m := scrapeMetrics(t, g)
+	for _, want := range []string{
+		`alertgate_status_calls_total{call="get",result="ok"} 0`,
+		`alertgate_status_calls_total{call="patch",result="conflict"} 0`,
+	} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

@@ -40,12 +40,15 @@ type StatusOptions struct {
 // The calls and results OnCall reports (the labels of
 // alertgate_status_calls_total).
 var (
-	StatusCalls = []string{"get", "patch"}
+	StatusCalls = []string{CallGet, CallPatch}
 	CallResults = []string{CallOK, CallConflict, CallNotFound, CallError}
 )
 
-// Results of a call.
+// Calls, and results of a call.
 const (
+	CallGet   = "get"
+	CallPatch = "patch"
+
 	CallOK       = "ok"
 	CallConflict = "conflict"
 	CallNotFound = "not_found"
@@ -254,7 +257,7 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 		if !known {
 			var rr v1alpha1.RemediationRequest
 			err := s.cr.call(ctx, func(ctx context.Context) error { return s.c.Get(ctx, key, &rr) })
-			s.called("get", err)
+			s.called(CallGet, err)
 			if err == nil {
 				s.cr.observe(&rr)
 			}
@@ -288,7 +291,7 @@ func (s *StatusSyncer) update(ctx context.Context, o pipeline.Observation) error
 		err = s.cr.call(ctx, func(ctx context.Context) error {
 			return s.c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 		})
-		s.called("patch", err)
+		s.called(CallPatch, err)
 		switch {
 		case err == nil:
 			s.cr.observe(obj)
